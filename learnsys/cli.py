@@ -1,0 +1,249 @@
+"""The command line: thin verbs over `learnsys.api`, domain errors become one line on stderr.
+
+    learnsys train [--config run.toml] [--model poly:2 --lr 0.05 ...]   # no arguments: lecture 5
+    learnsys resume RUN [--epochs 2000]
+    learnsys predict RUN --x 4 5 [--json]
+    learnsys runs [--json] | show RUN [--json] | metrics RUN --csv
+    learnsys ui [--port P]
+
+Every RunSpec field is a `train` flag (`--batch-size`, `--model-args activation=tanh`);
+`docs/cli.md` lists every option and a test keeps it so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+from . import __version__
+from .errors import LearnsysError
+from .spec import RunSpec
+
+EXIT_USAGE = 2
+_DICT_FIELDS = ("data_args", "model_args", "init", "optimizer_args", "scheduler_args")
+_LIST_FIELDS = ("target",)
+
+
+def _parse_value(text: str):
+    """A flag value as TOML would read it (numbers, booleans, quoted strings), else the text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _parse_pairs(flag: str, items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise LearnsysError(f"{flag} takes key=value pairs, got {item!r}; e.g. {flag} momentum=0.9")
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def add_spec_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per RunSpec field; only flags given on the command line override."""
+    group = parser.add_argument_group("run spec (also settable in a --config TOML file)")
+    for name, help_text in RunSpec.field_help().items():
+        flag = "--" + name.replace("_", "-")
+        if name in _DICT_FIELDS:
+            group.add_argument(flag, dest=name, nargs="+", metavar="KEY=VALUE", default=argparse.SUPPRESS,
+                               help=help_text)
+        elif name in _LIST_FIELDS:
+            group.add_argument(flag, dest=name, nargs="+", metavar="COL", default=argparse.SUPPRESS, help=help_text)
+        else:
+            group.add_argument(flag, dest=name, metavar=name.upper(), default=argparse.SUPPRESS, help=help_text)
+
+
+def spec_overrides(args: argparse.Namespace) -> dict:
+    out = {}
+    for name in RunSpec.field_names():
+        if name not in vars(args):
+            continue
+        value = getattr(args, name)
+        flag = "--" + name.replace("_", "-")
+        if name in _DICT_FIELDS:
+            out[name] = _parse_pairs(flag, value)
+        elif name in _LIST_FIELDS:
+            out[name] = list(value)
+        elif name in ("data", "model", "loss", "optimizer", "scheduler", "scheduler_interval", "device",
+                      "guard", "run_id"):
+            out[name] = value
+        else:
+            out[name] = _parse_value(value)
+    return out
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--runs-dir", default="runs", help="folder holding run folders and learnsys.sqlite (default: ./runs)")
+
+
+def _add_ui_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-ui", action="store_true", help="do not start the dashboard")
+    p.add_argument("--port", type=int, default=None, help="dashboard port (default: 8765, or the next free one)")
+    p.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1; others need a token)")
+    p.add_argument("--token", default=None, help="access token for the dashboard (generated when --host is not loopback)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar; only the final lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="learnsys", description="A learning system on PyTorch: "
+                                     "data set -> model -> training -> inference, with a live dashboard and exact resume.")
+    parser.add_argument("--version", action="version", version=f"learnsys {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    p = sub.add_parser("train", help="train a model (no arguments: lecture 5's linear regression)")
+    p.add_argument("--config", help="a TOML file with RunSpec keys; flags override it")
+    _add_common(p)
+    _add_ui_flags(p)
+    add_spec_flags(p)
+
+    p = sub.add_parser("resume", help="continue a stopped or killed run from its last good checkpoint")
+    p.add_argument("run", help="run id (a folder under --runs-dir) or a run folder path")
+    _add_common(p)
+    _add_ui_flags(p)
+    p.add_argument("--epochs", type=int, default=None, help="extend the run to this many epochs")
+    p.add_argument("--steps", type=int, default=None, help="extend the run to this many steps")
+    p.add_argument("--lr", type=float, default=None, help="continue with this learning rate (the run is then "
+                   "no longer identical to an uninterrupted one)")
+    p.add_argument("--checkpoint-every", type=int, default=None, help="new checkpoint interval in steps")
+    p.add_argument("--keep-checkpoints", type=int, default=None, help="new number of checkpoints to keep")
+    p.add_argument("--pace", type=float, default=None, help="new pace in steps per second (0: full speed)")
+
+    p = sub.add_parser("predict", help="predictions of a trained run")
+    p.add_argument("run", help="run id or run folder")
+    _add_common(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--x", nargs="+", type=float, help="input values (one feature: one value per row)")
+    src.add_argument("--input", help="CSV file with the feature columns of the run's data (header row)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("runs", help="list the runs in the store")
+    _add_common(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("show", help="a run's spec, status, step, final metrics and parameters")
+    p.add_argument("run", help="run id or run folder")
+    _add_common(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("metrics", help="a run's whole metric history")
+    p.add_argument("run", help="run id or run folder")
+    _add_common(p)
+    p.add_argument("--csv", action="store_true", help="CSV: step,name,value (the default output too)")
+
+    return parser
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import api
+
+    overrides = spec_overrides(args)
+    spec = RunSpec.from_toml(args.config, overrides) if args.config else RunSpec.from_dict(overrides, where="flags")
+    run = api.train(spec, runs_dir=args.runs_dir, quiet=args.quiet, ui=not args.no_ui, host=args.host,
+                    port=args.port, token=args.token)
+    return run.exit_code
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from . import api
+
+    changes = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("lr", args.lr),
+                                 ("checkpoint_every", args.checkpoint_every),
+                                 ("keep_checkpoints", args.keep_checkpoints), ("pace", args.pace)) if v is not None}
+    run = api.resume(args.run, runs_dir=args.runs_dir, changes=changes, quiet=args.quiet, ui=not args.no_ui,
+                     host=args.host, port=args.port, token=args.token)
+    return run.exit_code
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from . import api
+
+    run = api.load_run(args.run, runs_dir=args.runs_dir)
+    if args.x is not None:
+        rows = run.rows_from_values(args.x)
+    else:
+        rows = run.rows_from_csv(args.input)
+    preds = run.predict(rows)
+    if args.json:
+        print(json.dumps({"run": run.run_id, "inputs": rows, "predictions": preds}))
+    else:
+        for x, y in zip(rows, preds):
+            print(f"x = {', '.join(repr(v) for v in x)}  ->  y = {', '.join(repr(v) for v in y) if isinstance(y, list) else y}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from .store import RunStore, STORE_FILENAME
+
+    path = Path(args.runs_dir) / STORE_FILENAME
+    runs = RunStore(path, readonly=True).runs() if path.exists() else []
+    if args.json:
+        print(json.dumps([{k: r[k] for k in ("id", "kind", "data", "model", "step", "train_loss", "dev_loss",
+                                                "status")} for r in runs]))
+        return 0
+    if not runs:
+        print(f"No runs in {args.runs_dir}. Start one with `learnsys train`.")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "kind", "data", "model", "steps", "train loss", "dev loss", "status")
+    fmt = lambda v: "" if v is None else f"{v:.6g}"  # noqa: E731
+    for r in runs:
+        table.add_row(r["id"], r["kind"], r["data"] or "", r["model"] or "", str(r["step"]), fmt(r["train_loss"]),
+                      fmt(r["dev_loss"]), r["status"])
+    Console().print(table)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from . import api
+
+    info = api.load_run(args.run, runs_dir=args.runs_dir).summary()
+    if args.json:
+        print(json.dumps(info))
+    else:
+        for key, value in info.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    from . import api
+
+    run = api.load_run(args.run, runs_dir=args.runs_dir)
+    out = sys.stdout
+    out.write("step,name,value\n")
+    for step, name, value in run.history():
+        out.write(f"{step},{name},{value!r}\n")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs,
+            "show": cmd_show, "metrics": cmd_metrics}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        argv = ["train"]  # the main job: lecture 5's linear regression with the dashboard
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.verb](args)
+    except LearnsysError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

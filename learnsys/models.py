@@ -1,0 +1,195 @@
+"""Built-in models and loading a user's nn.Module.
+
+    model = build_model("poly:2", n_features=1, n_outputs=1)      # w1·x² + w2·x + b
+    model = build_model("my_models.py:Net", 4, 3, {"hidden": 32})  # any nn.Module
+    scalar_names(model)   # ['w1', 'w2', 'b'] for models with <= 16 scalar parameters
+
+Built-in models name their parameters as the lectures do (`w`, `w1`, `w2`, `b`), except
+`linear`, which wraps `nn.Linear` as `self.linear` exactly as lecture 5's `LinearModel`
+does, so that the same seed gives the same initial weights.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import ModelError
+
+BUILTIN_MODELS = ("linear-nobias", "linear", "poly:K", "mlp:H1,H2,...", "logistic", "softmax")
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU}
+MAX_SCALARS = 16
+
+
+class LinearNoBias(nn.Module):
+    """y = x·w (lecture 2): one weight per feature and output, no bias."""
+
+    def __init__(self, n_features: int = 1, n_outputs: int = 1):
+        super().__init__()
+        bound = 1.0 / math.sqrt(n_features)
+        self.w = nn.Parameter(torch.empty(n_features, n_outputs).uniform_(-bound, bound))  # (F, O)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.w  # (N, F) @ (F, O)
+
+
+class Linear(nn.Module):
+    """y = x·wᵀ + b (lecture 5's LinearModel)."""
+
+    def __init__(self, n_features: int = 1, n_outputs: int = 1):
+        super().__init__()
+        self.linear = nn.Linear(n_features, n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)  # (N, F) -> (N, O)
+
+
+class Poly(nn.Module):
+    """y = w1·x^K + ... + wK·x + b per feature, summed over features (lecture 4's poly:2).
+
+    Evaluated as the listing writes it, `w1*x*x + w2*x + b`, left to right, so the floats match."""
+
+    def __init__(self, degree: int, n_features: int = 1):
+        super().__init__()
+        self.degree = degree
+        for i in range(1, degree + 1):
+            setattr(self, f"w{i}", nn.Parameter(torch.randn(n_features) * 0.1))  # (F,)
+        self.b = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = None
+        for i in range(1, self.degree + 1):
+            term = getattr(self, f"w{i}")          # (F,)
+            for _ in range(self.degree + 1 - i):
+                term = term * x                    # (N, F)
+            out = term if out is None else out + term
+        out = out + self.b                         # (N, F)
+        return out if out.shape[1] == 1 else out.sum(1, keepdim=True)  # (N, 1)
+
+
+class MLP(nn.Module):
+    def __init__(self, n_features: int, hidden: list[int], n_outputs: int, activation: str = "relu"):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_features
+        for h in hidden:
+            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+            width = h
+        layers.append(nn.Linear(width, n_outputs))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)  # (N, F) -> (N, O)
+
+
+def build_model(name: str, n_features: int, n_outputs: int, args: dict | None = None) -> nn.Module:
+    """Build a built-in or user model; errors name the model and list what is allowed."""
+    args = dict(args or {})
+    if name == "linear-nobias":
+        _no_args(name, args)
+        return LinearNoBias(n_features, n_outputs)
+    if name in ("linear", "logistic", "softmax"):
+        _no_args(name, args)
+        return Linear(n_features, n_outputs)
+    if name.startswith("poly:"):
+        _no_args(name, args)
+        degree = _int_list(name, name[5:])
+        if len(degree) != 1:
+            raise ModelError(f"Model {name!r}: use poly:K with one degree K >= 1, e.g. poly:2.")
+        if n_outputs != 1:
+            raise ModelError(f"Model {name!r} predicts one target, but the data has {n_outputs}.")
+        return Poly(degree[0], n_features)
+    if name.startswith("mlp:"):
+        activation = args.pop("activation", "relu")
+        _no_args(name, args)
+        if activation not in ACTIVATIONS:
+            raise ModelError(f"Unknown activation {activation!r} for {name}; use one of {', '.join(ACTIVATIONS)}.")
+        return MLP(n_features, _int_list(name, name[4:]), n_outputs, activation)
+    if ":" in name:
+        return _user_model(name, args)
+    raise ModelError(f"Unknown model {name!r}; use one of {', '.join(BUILTIN_MODELS)}, "
+                     "or a user nn.Module as path/to/file.py:Class or package.module:Class.")
+
+
+def _no_args(name: str, args: dict) -> None:
+    if args:
+        raise ModelError(f"Model {name!r} takes no model_args, got {sorted(args)}.")
+
+
+def _int_list(name: str, text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise ModelError(f"Model {name!r}: {text!r} must be positive integers separated by commas, e.g. mlp:64,64.")
+    return values
+
+
+def _user_model(name: str, args: dict) -> nn.Module:
+    target, _, class_name = name.rpartition(":")
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise ModelError(f"Model file {path} does not exist. Give path/to/file.py:ClassName.")
+        module_name = f"learnsys_user_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[module_name]
+            raise ModelError(f"Importing model file {path} failed: {type(e).__name__}: {e}.") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as e:
+            raise ModelError(f"Cannot import module {target!r} for model {name!r}: {e}.") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ModelError(f"{target} has no class {class_name!r}.")
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ModelError(f"{target}:{class_name} is not an nn.Module subclass.")
+    try:
+        return cls(**args)
+    except TypeError as e:
+        raise ModelError(f"Building {target}:{class_name} with model_args {args} failed: {e}.") from None
+
+
+def scalar_names(model: nn.Module) -> list[str]:
+    """One name per scalar parameter (`w`, `linear.weight[0,0]`), or [] if there are more than 16."""
+    params = list(model.named_parameters())
+    if sum(p.numel() for _, p in params) > MAX_SCALARS:
+        return []
+    names = []
+    for name, p in params:
+        if p.numel() == 1:
+            names.append(name)
+        else:
+            for idx in torch.cartesian_prod(*[torch.arange(s) for s in p.shape]).reshape(p.numel(), -1).tolist():
+                names.append(f"{name}[{','.join(map(str, idx))}]")
+    return names
+
+
+def apply_init(model: nn.Module, init: dict) -> None:
+    """Set named parameters to given values (`w1 = 1.0`, `linear.bias = 0`); unknown names are errors."""
+    if not init:
+        return
+    params = dict(model.named_parameters())
+    unknown = [k for k in init if k not in params]
+    if unknown:
+        raise ModelError(f"init names unknown parameter(s) {unknown}; the model has {', '.join(params)}.")
+    with torch.no_grad():
+        for k, v in init.items():
+            params[k].fill_(float(v))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,202 @@
+"""RunSpec: the validated description of one run.
+
+CLI flags, a TOML file (`--config run.toml`) and Python keyword arguments all become one
+RunSpec; every field carries its meaning, unit and allowed values beside it (`FIELD_HELP`),
+unknown keys are errors, and `validate()` lists every problem at once.
+
+    spec = RunSpec.from_sources(toml_path="run.toml", overrides={"lr": 0.1})
+    spec.save("runs/<id>/spec.toml"); RunSpec.load("runs/<id>/spec.toml") == spec
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from .errors import SpecError
+
+GUARD_MODES = ("rollback", "warn", "off")
+DEVICES = ("auto", "cpu", "cuda")
+SCHEDULER_INTERVALS = ("epoch", "step")
+
+
+def _f(default: Any, help: str, **kw: Any) -> Any:
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class RunSpec:
+    # -- data ---------------------------------------------------------------------------
+    data: str = _f("lecture", "data set: a built-in name (lecture, lecture-noisy, lecture-quadratic, "
+                              "synthetic-linear, synthetic-classes, diabetes, iris, wine, breast_cancer, digits) "
+                              "or a path to a .csv or .npz file")
+    target: list = _f([], "CSV target column name(s); default: the last column")
+    data_args: dict = _f({}, "options of synthetic data: size (rows), features, noise (std of y noise), "
+                             "classes, seed")
+    dev: float = _f(0.0, "fraction of rows held out as the dev set, 0 <= dev < 1 (0: no dev set)")
+    standardize: bool = _f(False, "standardise features with mean/std fitted on the train part only")
+    # -- model --------------------------------------------------------------------------
+    model: str = _f("linear", "linear-nobias, linear, poly:K, mlp:H1,H2,..., logistic, softmax, "
+                              "or a user nn.Module as path/to/file.py:Class or package.module:Class")
+    model_args: dict = _f({}, "keyword arguments of the model (mlp: activation=relu|tanh|sigmoid|gelu; "
+                              "user modules: their constructor's)")
+    init: dict = _f({}, "initial values of named scalar parameters, e.g. {w1 = 1.0, b = 0.0}")
+    # -- training -----------------------------------------------------------------------
+    loss: str = _f("auto", "mse, mae, bce (on logits), cross-entropy (on logits), or auto "
+                           "(bce for logistic, cross-entropy for softmax/classification, else mse)")
+    optimizer: str = _f("sgd", "any torch.optim optimiser by name, case-insensitive (sgd, adam, adamw, rmsprop, ...)")
+    lr: float = _f(0.01, "learning rate, > 0")
+    optimizer_args: dict = _f({}, "keyword arguments of the optimiser (momentum, weight_decay, betas, ...)")
+    scheduler: str = _f("", "a torch.optim.lr_scheduler class by name (StepLR, CosineAnnealingLR, ...), "
+                            "empty for none")
+    scheduler_args: dict = _f({}, "keyword arguments of the scheduler")
+    scheduler_interval: str = _f("epoch", "when the scheduler steps: epoch or step")
+    epochs: int = _f(1000, "passes over the train data, >= 1 (ignored when steps is set)")
+    steps: int = _f(0, "optimiser steps to take, >= 1; 0 means use epochs")
+    batch_size: Any = _f("full", "full (gradient descent), 1 (SGD) or B >= 1 (mini-batch); "
+                                 "larger than the data set means full")
+    shuffle: bool = _f(True, "draw a new seeded permutation of the train rows each epoch (mini-batch and SGD)")
+    eval_every: int = _f(0, "evaluate on the dev set every N steps, >= 0 (0: at the end of each epoch)")
+    seed: int = _f(0, "torch.manual_seed(seed) right before the model is built; also seeds the data order")
+    device: str = _f("auto", "auto (cuda when available), cpu or cuda")
+    # -- robustness ---------------------------------------------------------------------
+    guard: str = _f("rollback", "divergence guard on NaN/Inf/explosion: rollback (restore the last "
+                                "checkpoint and halve lr), warn, or off")
+    checkpoint_every: int = _f(1000, "write a checkpoint every N steps, >= 1 (also one at the end and on Ctrl-C)")
+    keep_checkpoints: int = _f(3, "how many checkpoints to keep, >= 1")
+    async_checkpoint: bool = _f(False, "copy state to host memory and write checkpoints on a background thread")
+    pace: float = _f(0.0, "slow training to at most this many steps per second so each step can be watched "
+                          "(0: full speed)")
+    run_id: str = _f("", "name of the run folder under the runs dir; empty: generated")
+
+    # ------------------------------------------------------------------------------------
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def field_help(cls) -> dict[str, str]:
+        return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, values: dict, *, where: str = "keyword arguments") -> "RunSpec":
+        """Build and validate a spec; unknown keys and bad values raise one SpecError listing all."""
+        known = set(cls.field_names())
+        problems = []
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problems.append(f"unknown key {key!r} in {where}{hint}")
+        if problems:
+            raise SpecError("; ".join(problems) + f". Known keys: {', '.join(sorted(known))}.")
+        spec = cls(**values)
+        spec.validate(where=where)
+        return spec
+
+    @classmethod
+    def from_toml(cls, path: str | Path, overrides: dict | None = None) -> "RunSpec":
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise SpecError(f"Cannot read config file {path}: {e.strerror}. Check the path given to --config.") from None
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise SpecError(f"Config file {path} is not valid TOML: {e}. Fix the file and run again.") from None
+        for key, value in (overrides or {}).items():
+            values[key] = value
+        return cls.from_dict(values, where=str(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunSpec":
+        return cls.from_toml(path)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_toml(), encoding="utf-8")
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def replace(self, **changes: Any) -> "RunSpec":
+        return RunSpec.from_dict({**self.to_dict(), **changes}, where="the changed fields")
+
+    # -- derived values -----------------------------------------------------------------
+
+    def batch_size_for(self, n_rows: int) -> int:
+        """The batch size in rows for a train set of n_rows ('full' and oversize mean n_rows)."""
+        if self.batch_size == "full":
+            return n_rows
+        return min(int(self.batch_size), n_rows)
+
+    # -- validation ---------------------------------------------------------------------
+
+    def validate(self, *, where: str = "the run spec") -> None:
+        p: list[str] = []
+
+        def typed(name: str, kind: type | tuple, what: str) -> bool:
+            value = getattr(self, name)
+            ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
+            if not ok:
+                p.append(f"{name} = {value!r} is not {what}")
+            return ok
+
+        for name in ("data", "model", "loss", "optimizer", "scheduler", "scheduler_interval", "device",
+                     "guard", "run_id"):
+            typed(name, str, "a string")
+        for name in ("target",):
+            if typed(name, list, "a list of column names") and not all(isinstance(t, str) for t in self.target):
+                p.append(f"target = {self.target!r} must list column names as strings")
+        for name in ("data_args", "model_args", "init", "optimizer_args", "scheduler_args"):
+            typed(name, dict, "a table of key = value")
+        for name in ("standardize", "shuffle", "async_checkpoint"):
+            typed(name, bool, "true or false")
+        if isinstance(self.lr, int) and not isinstance(self.lr, bool):
+            self.lr = float(self.lr)
+        if typed("lr", float, "a number") and not (math.isfinite(self.lr) and self.lr > 0):
+            p.append(f"Invalid learning rate: lr = {self.lr!r}; use a number > 0, e.g. 0.01")
+        if isinstance(self.dev, int) and not isinstance(self.dev, bool):
+            self.dev = float(self.dev)
+        if typed("dev", float, "a number") and not (0.0 <= self.dev < 1.0):
+            p.append(f"dev = {self.dev!r} must be a fraction 0 <= dev < 1, e.g. 0.2")
+        if isinstance(self.pace, int) and not isinstance(self.pace, bool):
+            self.pace = float(self.pace)
+        if typed("pace", float, "a number") and not (math.isfinite(self.pace) and self.pace >= 0):
+            p.append(f"pace = {self.pace!r} must be >= 0 steps per second (0: full speed)")
+        for name, low in (("epochs", 1), ("steps", 0), ("eval_every", 0), ("seed", 0),
+                          ("checkpoint_every", 1), ("keep_checkpoints", 1)):
+            if typed(name, int, "an integer") and getattr(self, name) < low:
+                p.append(f"{name} = {getattr(self, name)!r} must be >= {low}")
+        bs = self.batch_size
+        if isinstance(bs, str) and bs.strip().isdigit():
+            self.batch_size = bs = int(bs)
+        if bs != "full" and not (isinstance(bs, int) and not isinstance(bs, bool) and bs >= 1):
+            p.append(f"batch_size = {bs!r} must be 'full', 1 (SGD) or an integer B >= 1")
+        for name, allowed in (("guard", GUARD_MODES), ("device", DEVICES),
+                              ("scheduler_interval", SCHEDULER_INTERVALS)):
+            if isinstance(getattr(self, name), str) and getattr(self, name) not in allowed:
+                p.append(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
+        if isinstance(self.init, dict):
+            for k, v in self.init.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    p.append(f"init.{k} = {v!r} must be a number")
+        if isinstance(self.run_id, str) and self.run_id:
+            from .store import RUN_ID_PATTERN
+            if not RUN_ID_PATTERN.match(self.run_id) or ".." in self.run_id:
+                p.append(f"run_id = {self.run_id!r} may use letters, digits, '_', '-' and '.' only")
+        if p:
+            raise SpecError(f"Invalid run spec ({where}): " + "; ".join(p) + ".")

@@ -1,0 +1,68 @@
+"""Callbacks: the loop's one extension point, and where all side effects live.
+
+A callback is a class with empty `on_*` methods that receive `(trainer, logs)`. Sinks
+(console, log file, run store, ...) are callbacks. A callback stops training with
+`trainer.stop(reason)`, never by raising; a callback that raises anyway is reported with
+its class name and the event (`CallbackError`).
+
+Events, in the order the loop emits them:
+
+    on_fit_start(trainer, {"step", "epoch", "resumed": bool, "total_steps"})
+    on_metrics(trainer, {"rows": [(name, step, value), ...]})   # batched, a few times a second
+    on_epoch_end(trainer, {"epoch", "step"})
+    on_checkpoint(trainer, {"step", "path"|None, "phase": "before"|"after"})
+                                       # "before": make everything up to `step` durable now
+    on_event(trainer, {"kind", "step", "message", "data"})       # divergence, resume, stop, ...
+    on_fit_end(trainer, {"step", "epoch", "status", "reason"})
+
+A callback with state that must survive a resume implements `state_dict()` and
+`load_state_dict(state)`; the train state saves it under the callback's `state_key`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Callback:
+    state_key: str | None = None  # set to save state_dict() in checkpoints
+
+    def on_fit_start(self, trainer: Any, logs: dict) -> None: ...
+    def on_metrics(self, trainer: Any, logs: dict) -> None: ...
+    def on_epoch_end(self, trainer: Any, logs: dict) -> None: ...
+    def on_checkpoint(self, trainer: Any, logs: dict) -> None: ...
+    def on_event(self, trainer: Any, logs: dict) -> None: ...
+    def on_fit_end(self, trainer: Any, logs: dict) -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class CallbackError(Exception):
+    def __init__(self, callback: Callback, event: str, error: BaseException):
+        super().__init__(f"Callback {type(callback).__name__} failed in {event}: {type(error).__name__}: {error}")
+        self.callback, self.event, self.error = callback, event, error
+
+
+class CallbackList:
+    """Calls every callback for an event; wraps a failure so it names the callback and event."""
+
+    def __init__(self, callbacks: list[Callback]):
+        self.callbacks = list(callbacks)
+
+    def emit(self, event: str, trainer: Any, logs: dict) -> None:
+        for cb in self.callbacks:
+            try:
+                getattr(cb, event)(trainer, logs)
+            except Exception as e:
+                raise CallbackError(cb, event, e) from e
+
+    def state_dict(self) -> dict:
+        return {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_key}
+
+    def load_state_dict(self, state: dict) -> None:
+        for cb in self.callbacks:
+            if cb.state_key and cb.state_key in state:
+                cb.load_state_dict(state[cb.state_key])

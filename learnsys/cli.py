@@ -139,13 +139,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_outcome(run) -> None:
+    """What lecture 5 prints at the end: the parameters and predictions for x = 4 and 5."""
+    result = run.result
+    print(f"run {run.run_id} {result.status} at step {result.step}: {result.reason}  ({run.folder.path})")
+    meta = run.folder.meta()
+    if meta.get("scalar_names"):
+        for name, value in run.params().items():
+            values = value.reshape(-1).tolist()
+            shown = repr(values[0]) if len(values) == 1 else ", ".join(map(repr, values))
+            print(f"{name} = {shown}")
+    if meta.get("n_features") == 1 and meta.get("loss") in ("mse", "mae"):
+        for x, y in zip((4.0, 5.0), run.predict([[4.0], [5.0]]).tolist()):
+            print(f"y_pred(x = {x}) = {', '.join(map(repr, y))}")
+    if result.status == "stopped":
+        print(f"resume with: learnsys resume {run.run_id} --runs-dir {run.folder.runs_dir}")
+
+
+def _with_dashboard(args: argparse.Namespace, work):
+    """Run `work()` with the dashboard serving the runs dir, if asked for; keep serving
+    afterwards until Ctrl-C when stdin is a terminal."""
+    if args.no_ui:
+        return work()
+    from .ui.launch import start_dashboard
+
+    dashboard = start_dashboard(args.runs_dir, host=args.host, port=args.port, token=args.token)
+    print(f"dashboard: {dashboard.url}", flush=True)
+    try:
+        result = work()
+        if sys.stdin.isatty():
+            print("training done; the dashboard keeps serving until Ctrl-C", flush=True)
+            dashboard.wait()
+        return result
+    finally:
+        dashboard.close()
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from . import api
 
     overrides = spec_overrides(args)
     spec = RunSpec.from_toml(args.config, overrides) if args.config else RunSpec.from_dict(overrides, where="flags")
-    run = api.train(spec, runs_dir=args.runs_dir, quiet=args.quiet, ui=not args.no_ui, host=args.host,
-                    port=args.port, token=args.token)
+    run = _with_dashboard(args, lambda: api.train(spec, runs_dir=args.runs_dir, quiet=args.quiet))
+    _print_outcome(run)
     return run.exit_code
 
 
@@ -155,8 +191,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     changes = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("lr", args.lr),
                                  ("checkpoint_every", args.checkpoint_every),
                                  ("keep_checkpoints", args.keep_checkpoints), ("pace", args.pace)) if v is not None}
-    run = api.resume(args.run, runs_dir=args.runs_dir, changes=changes, quiet=args.quiet, ui=not args.no_ui,
-                     host=args.host, port=args.port, token=args.token)
+    run = _with_dashboard(args, lambda: api.resume(args.run, runs_dir=args.runs_dir, changes=changes,
+                                                   quiet=args.quiet))
+    _print_outcome(run)
     return run.exit_code
 
 
@@ -168,7 +205,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows = run.rows_from_values(args.x)
     else:
         rows = run.rows_from_csv(args.input)
-    preds = run.predict(rows)
+    preds = run.predictor().predict(rows)
     if args.json:
         print(json.dumps({"run": run.run_id, "inputs": rows, "predictions": preds}))
     else:

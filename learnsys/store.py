@@ -258,13 +258,46 @@ class RunStore:
 
     def metric_rows(self, run_id: str, after_id: int = 0, limit: int | None = None) -> list[tuple[int, str, int, float]]:
         """(id, name, step, value) rows with id > after_id, in id order: the feed for live updates."""
-        sql = ("SELECT m.id, s.name, m.step, m.value FROM metrics m JOIN series s ON s.id = m.series_id"
+        # `+m.series_id` keeps SQLite on the id range (the new rows) instead of scanning the
+        # run's whole series through metrics_by_series_step: 0.1 ms instead of 100 ms at 1M steps.
+        sql = ("SELECT m.id, s.name, m.step, m.value FROM metrics m JOIN series s ON s.id = +m.series_id"
                " WHERE s.run_id = ? AND m.id > ? ORDER BY m.id")
         params: list[Any] = [run_id, int(after_id)]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
         return [(i, n, s, _from_db(v)) for i, n, s, v in self._conn.execute(sql, params).fetchall()]
+
+    def last_metric_id(self) -> int:
+        """The highest metric row id in the store (0 if none): where a live feed starts."""
+        # A bare MAX(id) is answered from the b-tree's end; wrapping it (COALESCE) would scan.
+        return self._conn.execute("SELECT MAX(id) FROM metrics").fetchone()[0] or 0
+
+    def series_rows(self, run_id: str, name: str, after_id: int = 0,
+                    upto_id: int | None = None) -> list[tuple[int, float | None]]:
+        """(step, value) rows of one series with after_id < id <= upto_id, ordered by step then id.
+
+        Values are returned as stored (None means NaN) so callers can build arrays quickly.
+        With after_id > 0 the rows are found by id range, which is fast for recent rows: the
+        dashboard's series cache loads a series once and then asks only for what is new.
+        """
+        row = self._conn.execute("SELECT id FROM series WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
+        if row is None:
+            return []
+        upto = self.last_metric_id() if upto_id is None else int(upto_id)
+        if after_id > 0:
+            sql = ("SELECT step, value FROM metrics WHERE id > ? AND id <= ? AND +series_id = ?"
+                   " ORDER BY step, id")
+            return self._conn.execute(sql, (int(after_id), upto, row[0])).fetchall()
+        sql = "SELECT step, value FROM metrics WHERE series_id = ? AND id <= ? ORDER BY step, id"
+        return self._conn.execute(sql, (row[0], upto)).fetchall()
+
+    def series_count(self, run_id: str, name: str, upto_id: int) -> int:
+        """How many rows of one series have id <= upto_id (a cache uses it to notice deletions)."""
+        row = self._conn.execute(
+            "SELECT COUNT(*) FROM metrics WHERE series_id = (SELECT id FROM series WHERE run_id = ? AND name = ?)"
+            " AND id <= ?", (run_id, name, int(upto_id))).fetchone()
+        return row[0]
 
     def all_metrics(self, run_id: str) -> list[tuple[int, str, float]]:
         """Every (step, name, value) of a run, ordered by step then name: the full history."""

@@ -1,0 +1,279 @@
+"""The Python face of learnsys: `fit`, `train`, `resume`, `load_run` and `Run`.
+
+    run = learnsys.fit("linear", "lecture-quadratic", lr=0.01, epochs=1000)
+    run.params()["linear.weight"], run.predict([[4.0], [5.0]])
+    run = learnsys.resume(run.run_id)                 # after a crash or Ctrl-C
+    run = learnsys.load_run("runs/<id>")              # inspect or predict later
+
+Thin by design: `train.build` makes the parts, `train.loop.Trainer` trains, sinks record.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .data import DataSet, check_finite
+from .errors import LearnsysError
+from .inference import load_predictor
+from .runfolder import RunFolder, check_writable, new_run_id
+from .sinks.console import ConsoleSink
+from .sinks.logfile import LogFileSink
+from .sinks.store import StoreSink
+from .spec import RunSpec
+from .store import RunStore
+from .train.build import Built, build
+from .train.callbacks import Callback
+from .train.checkpoint import Checkpointer
+from .train.loop import FitResult, Trainer
+
+# Fields a resume may change without breaking exactness of what was already trained.
+# lr is allowed too, as a deliberate change; the rest (data, model, batch size, seed, ...)
+# would make the checkpoint mean something else, so they are refused.
+RESUME_CHANGES = ("epochs", "steps", "lr", "checkpoint_every", "keep_checkpoints", "pace", "async_checkpoint")
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+class Run:
+    """A run folder plus what the store knows of it."""
+
+    def __init__(self, folder: RunFolder, result: FitResult | None = None, model: torch.nn.Module | None = None):
+        self.folder = folder
+        self.run_id = folder.run_id
+        self.result = result
+        self._model = model
+
+    @property
+    def spec(self) -> RunSpec:
+        return self.folder.spec()
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.result is not None and self.result.status == "failed" else 0
+
+    def _store(self) -> RunStore:
+        return RunStore(self.folder.store_path, readonly=True)
+
+    def record(self) -> dict:
+        return self._store().run(self.run_id)
+
+    def predictor(self):
+        return load_predictor(self.folder, model=self._model)
+
+    def predict(self, x: Any) -> torch.Tensor:
+        """Predictions for rows of raw features (tensor, array or nested lists), as a tensor (N, O)."""
+        rows = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        if rows.ndim == 1:
+            rows = rows[:, None]
+        return torch.tensor(self.predictor().predict(rows.tolist()))
+
+    def rows_from_values(self, values: list[float]) -> list[list[float]]:
+        n = self.folder.meta()["n_features"]
+        if len(values) % n:
+            raise LearnsysError(f"--x got {len(values)} value(s), not a multiple of the model's {n} features.")
+        return [list(values[i:i + n]) for i in range(0, len(values), n)]
+
+    def rows_from_csv(self, path: str) -> list[list[float]]:
+        from .data import _csv
+
+        meta = self.folder.meta()
+        p = Path(path)
+        if not p.is_file():
+            raise LearnsysError(f"Input file {p} does not exist. Check the path given to --input.")
+        ds = _csv(p, [])
+        header = ds.feature_names + ds.target_names
+        missing = [f for f in meta["feature_names"] if f not in header]
+        if missing:
+            raise LearnsysError(f"Input file {p} lacks feature column(s) {', '.join(missing)}.")
+        full = torch.cat([ds.x, ds.y], 1)
+        cols = [header.index(f) for f in meta["feature_names"]]
+        return full[:, cols].double().tolist()
+
+    def metrics(self) -> dict[str, tuple[list[int], list[float]]]:
+        store = self._store()
+        return {name: store.series(self.run_id, name) for name in store.metric_names(self.run_id)}
+
+    def history(self) -> list[tuple[int, str, float]]:
+        return self._store().all_metrics(self.run_id)
+
+    def params(self) -> dict[str, torch.Tensor]:
+        found, _ = Checkpointer(self.folder.checkpoints).latest()
+        if found is None:
+            raise LearnsysError("This run has no trained model yet. Run `learnsys train` first.")
+        return dict(found.state["model"])
+
+    def summary(self) -> dict:
+        rec = self.record()
+        info = {"id": self.run_id, "folder": str(self.folder.path), "status": rec["status"], "step": rec["step"],
+                "epoch": rec["epoch"], "total_steps": rec["total_steps"], "message": rec["message"],
+                "train_loss": rec["train_loss"], "dev_loss": rec["dev_loss"], "spec": rec["spec"]}
+        meta = self.folder.meta()
+        if meta.get("n_parameters", 0) <= 10_000:
+            with contextlib.suppress(LearnsysError):
+                info["params"] = {k: v.tolist() for k, v in self.params().items()}
+        return info
+
+
+# -- training ----------------------------------------------------------------------------
+
+def fit(model: str | torch.nn.Module = "linear", data: str | tuple = "lecture", *, runs_dir: str | Path = "runs",
+        quiet: bool = True, callbacks: Sequence[Callback] = (), **spec_fields: Any) -> Run:
+    """Train a model (a name or an nn.Module) on data (a name, a path, or arrays (x, y))."""
+    model_obj = model if isinstance(model, torch.nn.Module) else None
+    fields = dict(spec_fields, model=f"<{type(model).__name__}>" if model_obj is not None else model)
+    dataset = None
+    if not isinstance(data, str):
+        dataset = _arrays_to_dataset(data)
+        fields["data"] = "<arrays>"
+    else:
+        fields["data"] = data
+    spec = RunSpec.from_dict(fields)
+    return train(spec, runs_dir=runs_dir, quiet=quiet, callbacks=callbacks, model=model_obj, data=dataset)
+
+
+def _arrays_to_dataset(data: tuple) -> DataSet:
+    try:
+        x, y = data
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    except (TypeError, ValueError) as e:
+        raise LearnsysError(f"data must be a name, a path or a pair (x, y) of numeric arrays ({e}).") from None
+    x = x[:, None] if x.ndim == 1 else x
+    y = y[:, None] if y.ndim == 1 else y
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise LearnsysError(f"data arrays x {tuple(x.shape)} and y {tuple(y.shape)} must be (N, F) and (N, T).")
+    ds = DataSet(x, y, [f"x{j}" for j in range(x.shape[1])], [f"y{j}" for j in range(y.shape[1])], 0, "<arrays>")
+    check_finite(ds)
+    return ds
+
+
+def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, callbacks: Sequence[Callback] = (),
+          model: torch.nn.Module | None = None, data: DataSet | None = None,
+          on_start: Callable[[Run], None] | None = None) -> Run:
+    """Create a run folder for `spec` and train it. Everything is checked before anything is written."""
+    runs_dir = Path(runs_dir)
+    check_writable(runs_dir)
+    built = build(spec, model=model, data=data)
+    run_id = spec.run_id or new_run_id(spec.model)
+    folder = RunFolder.create(runs_dir, run_id, spec, built.meta())
+    if data is not None:
+        np.savez(folder.path / "data.npz", x=data.x.numpy(), y=data.y.numpy())
+    store = RunStore(folder.store_path)
+    store.create_run(run_id, kind="train", spec=spec.to_dict(), folder=str(folder.path.resolve()),
+                     data=spec.data, model=spec.model, total_steps=None)
+    store.add_event(run_id, 0, "start", f"Run created: {spec.model} on {spec.data}.")
+    store.close()
+    return _execute(built, folder, None, quiet=quiet, callbacks=callbacks, model=model, on_start=on_start)
+
+
+def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | None = None, quiet: bool = True,
+           callbacks: Sequence[Callback] = (), model: torch.nn.Module | None = None,
+           warn: Callable[[str], None] = _warn, on_start: Callable[[Run], None] | None = None) -> Run:
+    """Continue a run from its newest good checkpoint; the result is bitwise the uninterrupted run's."""
+    folder = RunFolder.find(str(run), runs_dir)
+    changes = dict(changes or {})
+    refused = [k for k in changes if k not in RESUME_CHANGES]
+    if refused:
+        raise LearnsysError(f"Cannot change {', '.join(refused)} on resume: the checkpoint was trained with the old "
+                            f"value(s). Allowed changes: {', '.join(RESUME_CHANGES)}; start a new run for the rest.")
+    old_spec = folder.spec()
+    if old_spec.data == "<arrays>":
+        old_spec = old_spec.replace(data=str(folder.path / "data.npz"))
+    spec = old_spec.replace(**changes) if changes else old_spec
+    found, warnings = Checkpointer(folder.checkpoints).latest()
+    for line in warnings:
+        warn(line)
+    if found is None:
+        raise LearnsysError(f"Run {folder.run_id} has no usable checkpoint in {folder.checkpoints}; nothing was "
+                            "changed. Start it again with `learnsys train`.")
+    if old_spec.model.startswith("<") and model is None:
+        raise LearnsysError(f"Run {folder.run_id} was trained on a Python model object; pass the same module to "
+                            "learnsys.resume(..., model=module).")
+    built = build(spec, model=model)
+    trainer_state = found.state
+    result_run = _execute(built, folder, trainer_state, quiet=quiet, callbacks=callbacks, model=model,
+                          on_start=on_start, resume_step=found.step, new_lr=changes.get("lr"), warn=warn,
+                          save_spec=spec if changes else None)
+    return result_run
+
+
+def load_run(run: str | Path, *, runs_dir: str | Path = "runs", model: torch.nn.Module | None = None) -> Run:
+    """A finished (or stopped) run, to inspect or predict with."""
+    return Run(RunFolder.find(str(run), runs_dir), model=model)
+
+
+# -- one place that wires sinks, signals and the trainer ---------------------------------
+
+@contextlib.contextmanager
+def _graceful_stop(trainer: Trainer) -> Iterator[None]:
+    """SIGINT/SIGTERM finish the current step, checkpoint and return (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, _frame):
+        trainer.stop(f"interrupted by {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool, callbacks: Sequence[Callback],
+             model: torch.nn.Module | None, on_start: Callable[[Run], None] | None, resume_step: int | None = None,
+             new_lr: float | None = None, warn: Callable[[str], None] = _warn,
+             save_spec: RunSpec | None = None) -> Run:
+    spec = built.spec
+    sinks: list[Callback] = [StoreSink(str(folder.store_path), folder.run_id), LogFileSink(folder.log_path)]
+    if not quiet:
+        sinks.append(ConsoleSink())
+    trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
+                      train=built.train, dev=built.dev, spec=spec, callbacks=[*sinks, *callbacks],
+                      checkpointer=Checkpointer(folder.checkpoints, keep=spec.keep_checkpoints),
+                      param_names=built.param_names,
+                      accuracy_fn=None if built.dev is None else _accuracy(built.loss_name))
+    if state is not None:
+        trainer.load_state_dict(state)
+        if new_lr is not None:
+            for group in built.optimizer.param_groups:
+                group["lr"] = new_lr
+            if built.scheduler is not None:
+                built.scheduler.base_lrs = [new_lr for _ in built.scheduler.base_lrs]
+        if trainer.progress.step >= trainer.total_steps:
+            raise LearnsysError(f"Run {folder.run_id} already finished at step {trainer.progress.step} of "
+                                f"{trainer.total_steps}; nothing to resume. Pass --epochs or --steps to extend it.")
+        store = RunStore(folder.store_path)
+        dropped = store.truncate_after(folder.run_id, resume_step)
+        store.add_event(folder.run_id, resume_step, "resume",
+                        f"Resumed from the checkpoint at step {resume_step}; dropped {dropped} metric row(s) "
+                        "logged after it.")
+        store.close()
+        if save_spec is not None:
+            save_spec.save(folder.path / "spec.toml")
+    run = Run(folder, model=model)
+    if on_start is not None:
+        on_start(run)
+    with _graceful_stop(trainer):
+        run.result = trainer.fit()
+    return run
+
+
+def _accuracy(loss_name: str):
+    from .train.components import accuracy_fn
+
+    return accuracy_fn(loss_name)

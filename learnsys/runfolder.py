@@ -1,0 +1,96 @@
+"""Run folders: `<runs-dir>/<run-id>/` with spec.toml, meta.json, log.txt and checkpoints/.
+
+    folder = RunFolder.create(runs_dir, run_id, spec, meta)   # all or nothing
+    folder = RunFolder.find("20261127-120000-linear-1a2b", runs_dir="runs")  # id or path
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from .errors import LearnsysError
+from .spec import RunSpec
+from .store import STORE_FILENAME, check_run_id
+
+
+def new_run_id(model: str) -> str:
+    short = re.sub(r"[^A-Za-z0-9]+", "-", Path(model.split(":")[0]).stem if model.endswith(".py") or
+                   ".py:" in model else model).strip("-")[:24] or "run"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{short}-{secrets.token_hex(2)}"
+
+
+def check_writable(runs_dir: Path) -> None:
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise LearnsysError(f"Cannot create the runs dir {runs_dir}: {e.strerror}. Pass a writable --runs-dir.") from None
+    if not os.access(runs_dir, os.W_OK | os.X_OK):
+        raise LearnsysError(f"The runs dir {runs_dir} is not writable. Pass a writable --runs-dir.")
+
+
+class RunFolder:
+    def __init__(self, path: Path):
+        self.path = path
+        self.run_id = path.name
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def store_path(self) -> Path:
+        return self.runs_dir / STORE_FILENAME
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "log.txt"
+
+    @classmethod
+    def create(cls, runs_dir: Path, run_id: str, spec: RunSpec, meta: dict) -> "RunFolder":
+        check_run_id(run_id)
+        path = runs_dir / run_id
+        if path.exists():
+            raise LearnsysError(f"Run folder {path} already exists. Choose another --run-id, or resume it with "
+                                f"`learnsys resume {run_id}`.")
+        try:
+            (path / "checkpoints").mkdir(parents=True)
+            spec.save(path / "spec.toml")
+            (path / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        except OSError as e:
+            shutil.rmtree(path, ignore_errors=True)
+            raise LearnsysError(f"Cannot create run folder {path}: {e.strerror}. Check the runs dir.") from None
+        return cls(path)
+
+    @classmethod
+    def find(cls, run: str, runs_dir: str | Path = "runs") -> "RunFolder":
+        """A run by id (a folder under runs_dir) or by the path of its folder."""
+        candidate = Path(run)
+        if os.sep in run or run.startswith("."):
+            path = candidate
+        else:
+            check_run_id(run)
+            path = Path(runs_dir) / run
+        if not (path / "spec.toml").is_file():
+            where = path if path == candidate else f"{runs_dir}"
+            raise LearnsysError(f"No run {run!r} in {where}: no spec.toml there. `learnsys runs --runs-dir "
+                                f"{runs_dir}` lists the runs.")
+        return cls(path)
+
+    def spec(self) -> RunSpec:
+        return RunSpec.load(self.path / "spec.toml")
+
+    def meta(self) -> dict:
+        try:
+            return json.loads((self.path / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise LearnsysError(f"Run folder {self.path} has no readable meta.json ({e}); it is damaged.") from None

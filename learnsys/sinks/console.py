@@ -1,0 +1,59 @@
+"""ConsoleSink: a rich progress bar with the loss, its smoothed value and the ETA.
+
+The smoothed loss is lecture 3's exponentially weighted mean; its state is saved in
+checkpoints (`state_key`), so a resumed run shows the same smoothed value it would have.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ..train.callbacks import Callback
+
+
+class ConsoleSink(Callback):
+    state_key = "console"
+
+    def __init__(self, beta: float = 0.9, console: Console | None = None):
+        self.beta = beta
+        self.smoothed: float | None = None
+        self.console = console or Console(stderr=True)
+        self._progress: Progress | None = None
+        self._task = None
+
+    def on_fit_start(self, trainer: Any, logs: dict) -> None:
+        self._progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                                  TextColumn("loss {task.fields[loss]}  smoothed {task.fields[smoothed]}"),
+                                  TimeRemainingColumn(), console=self.console, transient=False)
+        self._progress.start()
+        self._task = self._progress.add_task("train", total=logs["total_steps"], completed=logs["step"],
+                                             loss="-", smoothed="-")
+
+    def on_metrics(self, trainer: Any, logs: dict) -> None:
+        loss = None
+        for name, _step, value in logs["rows"]:
+            if name == "train/loss":
+                loss = value
+                self.smoothed = value if self.smoothed is None else self.beta * self.smoothed + (1 - self.beta) * value
+        if loss is not None and self._progress is not None:
+            self._progress.update(self._task, completed=trainer.progress.step, loss=f"{loss:.4g}",
+                                  smoothed=f"{self.smoothed:.4g}")
+
+    def on_event(self, trainer: Any, logs: dict) -> None:
+        if self._progress is not None and logs["kind"] in ("divergence", "resume", "error"):
+            self._progress.console.print(f"[yellow]{logs['kind']}[/]: {logs['message']}")
+
+    def on_fit_end(self, trainer: Any, logs: dict) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=logs["step"])
+            self._progress.stop()
+            self._progress = None
+
+    def state_dict(self) -> dict:
+        return {"smoothed": self.smoothed}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.smoothed = state.get("smoothed")

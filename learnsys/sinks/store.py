@@ -1,0 +1,46 @@
+"""StoreSink: sends a run's metrics, events and status to the SQLite run store.
+
+Rows go through a `StoreWriter` (a background thread), so the loop only appends to a
+queue. Before every checkpoint it waits for the writer (`on_checkpoint`, phase "before"):
+when a checkpoint exists, every metric row up to its step is committed, which is what lets
+`resume` drop exactly the rows logged after it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..store import StoreWriter
+from ..train.callbacks import Callback
+
+
+class StoreSink(Callback):
+    def __init__(self, store_path: str, run_id: str):
+        self.run_id = run_id
+        self.writer = StoreWriter(store_path)
+
+    def on_fit_start(self, trainer: Any, logs: dict) -> None:
+        self.writer.put_run_update(self.run_id, status="running", total_steps=logs["total_steps"],
+                                   step=logs["step"], epoch=logs["epoch"])
+
+    def on_metrics(self, trainer: Any, logs: dict) -> None:
+        rows = logs["rows"]
+        self.writer.put_metrics(self.run_id, rows)
+        self.writer.put_run_update(self.run_id, step=trainer.progress.step, epoch=trainer.progress.epoch)
+
+    def on_checkpoint(self, trainer: Any, logs: dict) -> None:
+        if logs["phase"] == "before":
+            self.writer.flush()
+        else:
+            self.writer.put_event(self.run_id, logs["step"], "checkpoint", f"Checkpoint at step {logs['step']}.",
+                                  {"path": logs["path"]})
+
+    def on_event(self, trainer: Any, logs: dict) -> None:
+        self.writer.put_event(self.run_id, logs["step"], logs["kind"], logs["message"], logs.get("data"))
+
+    def on_fit_end(self, trainer: Any, logs: dict) -> None:
+        self.writer.put_event(self.run_id, logs["step"], "end" if logs["status"] == "finished" else "stop",
+                              f"Run {logs['status']}: {logs['reason']}.")
+        self.writer.put_run_update(self.run_id, status=logs["status"], step=logs["step"], epoch=logs["epoch"],
+                                   message=logs["reason"])
+        self.writer.close()

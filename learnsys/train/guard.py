@@ -1,0 +1,80 @@
+"""DivergenceGuard: notices a loss that became NaN/Inf or exploded, and rolls back.
+
+Lecture 3 shows what a too-high learning rate does: the cost curve shoots up. The guard
+checks the loss every `every` steps (one device sync per check, never per step). On
+divergence it either warns, or restores the state of the last checkpoint (kept in memory
+by `snapshot()`, which the loop calls at every checkpoint and at start) and continues with
+the learning rate multiplied by `factor`.
+
+Checks happen at fixed steps and snapshots at checkpoints, so a resumed run makes exactly
+the same decisions as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+
+MAX_ROLLBACKS = 8
+
+
+class DivergenceGuard:
+    def __init__(self, mode: str = "rollback", *, every: int = 50, explode: float = 1e3, factor: float = 0.5):
+        self.mode = mode          # 'rollback' | 'warn' | 'off'
+        self.every = every        # check the loss every N steps (and at step 1)
+        self.explode = explode    # loss > explode * first loss counts as divergence
+        self.factor = factor      # lr multiplier after a rollback
+        self.first_loss: float | None = None
+        self.rollbacks = 0
+        self._snapshot: dict | None = None
+
+    def due(self, step: int) -> bool:
+        return self.mode != "off" and (step == 1 or step % self.every == 0)
+
+    def check(self, loss: torch.Tensor) -> str | None:
+        """Return why the loss diverged, or None. `loss` is the current step's loss tensor."""
+        value = float(loss.detach())
+        if self.first_loss is None and math.isfinite(value):
+            self.first_loss = value
+        if not math.isfinite(value):
+            return f"loss is {value}"
+        limit = self.explode * max(self.first_loss or 0.0, 1e-6)
+        if value > limit:
+            return f"loss {value:.4g} exceeds {self.explode:g}x the first loss ({self.first_loss:.4g})"
+        return None
+
+    def snapshot(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+        if self.mode != "rollback":
+            return
+        self._snapshot = {
+            "model": copy.deepcopy(model.state_dict()),
+            "optimizer": copy.deepcopy(optimizer.state_dict()),
+            "scheduler": None if scheduler is None else copy.deepcopy(scheduler.state_dict()),
+        }
+
+    def rollback(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> list[float]:
+        """Restore the snapshot and lower every group's lr; return the new lrs."""
+        new_lrs = [g["lr"] * self.factor for g in optimizer.param_groups]
+        model.load_state_dict(self._snapshot["model"])
+        optimizer.load_state_dict(copy.deepcopy(self._snapshot["optimizer"]))
+        if scheduler is not None:
+            scheduler.load_state_dict(copy.deepcopy(self._snapshot["scheduler"]))
+            scheduler.base_lrs = [lr * self.factor for lr in scheduler.base_lrs]
+        for group, lr in zip(optimizer.param_groups, new_lrs):
+            group["lr"] = lr
+        self.rollbacks += 1
+        return new_lrs
+
+    @property
+    def exhausted(self) -> bool:
+        return self.rollbacks >= MAX_ROLLBACKS
+
+    def state_dict(self) -> dict:
+        return {"first_loss": self.first_loss, "rollbacks": self.rollbacks}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.first_loss = state["first_loss"]
+        self.rollbacks = state["rollbacks"]

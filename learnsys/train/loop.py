@@ -1,0 +1,198 @@
+"""The training loop: batches -> forward -> loss -> backward -> step, and events out.
+
+`Trainer.fit()` is the whole loop in one function; read it top to bottom. Everything with
+a side effect (console, log file, run store, dashboard) is a callback; the loop never
+prints, opens sockets or runs SQL. Helpers exist only for named ideas: `evaluate`,
+`save_checkpoint`, `_flush`.
+
+    trainer = Trainer(model=..., optimizer=..., loss_fn=..., train=(x, y), spec=spec, ...)
+    trainer.load_state_dict(checkpoint_state)   # optional: resume
+    result = trainer.fit()                      # FitResult(status, reason, step)
+
+The batch size decides the algorithm of lecture 3: all rows (gradient descent), one row
+(SGD) or B rows (mini-batch). Full batches use the rows in their given order, so a run
+matches the lecture listing float for float; smaller batches follow a per-epoch
+permutation that is a pure function of (seed, epoch), so resuming mid-epoch is an index.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from ..data import batches_per_epoch, epoch_order
+from ..spec import RunSpec
+from .callbacks import Callback, CallbackList
+from .checkpoint import Checkpointer
+from .guard import DivergenceGuard
+from .recorder import MetricRecorder
+from .state import Progress, TrainState
+
+
+@dataclass
+class FitResult:
+    status: str        # 'finished' | 'stopped' | 'failed'
+    reason: str
+    step: int
+    epoch: int
+
+
+class Trainer:
+    def __init__(self, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                 loss_fn: Callable, train: tuple[torch.Tensor, torch.Tensor],
+                 dev: tuple[torch.Tensor, torch.Tensor] | None, spec: RunSpec,
+                 callbacks: list[Callback] = (), checkpointer: Checkpointer | None = None,
+                 param_names: list[str] = (), accuracy_fn: Callable | None = None):
+        self.model, self.optimizer, self.scheduler, self.loss_fn = model, optimizer, scheduler, loss_fn
+        self.x, self.y = train                                  # (N, F), (N, T) on the device
+        self.dev = dev
+        self.spec = spec
+        self.callbacks = CallbackList(list(callbacks))
+        self.checkpointer = checkpointer
+        self.accuracy_fn = accuracy_fn
+        self.guard = DivergenceGuard(spec.guard)
+        self.progress = Progress()
+        self.batch_size = spec.batch_size_for(self.x.shape[0])
+        self.n_batches = batches_per_epoch(self.x.shape[0], self.batch_size)
+        self.total_steps = spec.steps or spec.epochs * self.n_batches
+        params = [p for _, p in model.named_parameters()]
+        self.recorder = MetricRecorder(self.progress, list(param_names), params, epoch_means=self.n_batches > 1,
+                                       max_age=0.0 if spec.pace else 0.1)
+        self.resumed_from: int | None = None
+        self._stop_reason: str | None = None
+
+    # -- control --------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Ask the loop to stop after the current step (it then checkpoints and returns)."""
+        self._stop_reason = reason
+
+    def state_dict(self) -> dict:
+        return TrainState(self).state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        TrainState(self).load_state_dict(state)
+        self.resumed_from = self.progress.step
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def fit(self) -> FitResult:
+        model, optimizer, scheduler, loss_fn = self.model, self.optimizer, self.scheduler, self.loss_fn
+        x, y, p, spec, recorder = self.x, self.y, self.progress, self.spec, self.recorder
+        emit = self.callbacks.emit
+        B, n_batches, n_rows = self.batch_size, self.n_batches, self.x.shape[0]
+        permute = spec.shuffle and n_batches > 1
+        per_step_scheduler = scheduler is not None and spec.scheduler_interval == "step"
+        pace_start, pace_step0 = time.perf_counter(), p.step
+        self.guard.snapshot(model, optimizer, scheduler)
+        emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
+                                    "resumed": self.resumed_from is not None})
+        status, reason = "finished", f"reached step {self.total_steps}"
+        order, order_epoch = None, -1
+        model.train()
+        while p.step < self.total_steps:
+            # -- pick the batch: all rows in order, a slice, or a slice of this epoch's permutation
+            if n_batches == 1:
+                xb, yb = x, y                                         # (N, F), (N, T)
+            elif permute:
+                if order_epoch != p.epoch:
+                    order, order_epoch = epoch_order(n_rows, spec.seed, p.epoch, x.device), p.epoch
+                idx = order[p.batch * B:(p.batch + 1) * B]            # (B,)
+                xb, yb = x[idx], y[idx]                               # (B, F), (B, T)
+            else:
+                xb, yb = x[p.batch * B:(p.batch + 1) * B], y[p.batch * B:(p.batch + 1) * B]
+
+            # -- one step of lecture 5: forward, loss, zero_grad, backward, step
+            y_pred = model(xb)
+            loss = loss_fn(y_pred, yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            if per_step_scheduler:
+                scheduler.step()
+            p.step += 1
+            p.batch += 1
+            recorder.record(p.step, loss, optimizer.param_groups[0]["lr"])
+
+            # -- bookkeeping at fixed steps (so a resumed run decides exactly as an unbroken one)
+            if p.batch == n_batches:
+                recorder.epoch_end(p.step)
+                p.epoch += 1
+                p.batch = 0
+                if self.dev is not None and spec.eval_every == 0:
+                    self.evaluate()
+                if scheduler is not None and not per_step_scheduler:
+                    scheduler.step()
+                emit("on_epoch_end", self, {"epoch": p.epoch, "step": p.step})
+            if self.dev is not None and spec.eval_every and p.step % spec.eval_every == 0:
+                self.evaluate()
+            if self.guard.due(p.step):
+                why = self.guard.check(loss)
+                if why is not None:
+                    self._flush()
+                    if self.guard.mode == "warn":
+                        self._event("divergence", f"Divergence at step {p.step}: {why}.")
+                    elif self.guard.exhausted:
+                        status, reason = "failed", f"diverged at step {p.step} ({why}) after {self.guard.rollbacks} rollbacks"
+                        self._event("divergence", reason[0].upper() + reason[1:] + ".")
+                        break
+                    else:
+                        lrs = self.guard.rollback(model, optimizer, scheduler)
+                        self._event("divergence", f"Divergence at step {p.step}: {why}; rolled back to the last "
+                                    f"checkpoint's weights, lr now {lrs[0]:.4g}.", {"lr": lrs})
+            if self.checkpointer is not None and p.step % spec.checkpoint_every == 0 and p.step < self.total_steps:
+                self.save_checkpoint()
+            if spec.pace:
+                delay = pace_start + (p.step - pace_step0) / spec.pace - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            if recorder.due():
+                self._flush()
+            if self._stop_reason is not None:
+                status, reason = "stopped", self._stop_reason
+                break
+
+        if self.checkpointer is not None and status != "failed":
+            self.save_checkpoint()
+        else:
+            self._flush()
+        end = {"step": p.step, "epoch": p.epoch, "status": status, "reason": reason}
+        emit("on_fit_end", self, end)
+        return FitResult(status, reason, p.step, p.epoch)
+
+    # -- named ideas ----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Loss (and accuracy for classifiers) on the dev set, recorded at the current step."""
+        x_dev, y_dev = self.dev
+        self.model.eval()
+        y_pred = self.model(x_dev)
+        out = {"dev/loss": float(self.loss_fn(y_pred, y_dev))}
+        if self.accuracy_fn is not None:
+            out["dev/accuracy"] = float(self.accuracy_fn(y_pred, y_dev))
+        self.model.train()
+        for name, value in out.items():
+            self.recorder.add(name, self.progress.step, value)
+        return out
+
+    def save_checkpoint(self) -> None:
+        """Flush metrics, let sinks make them durable, then write the state atomically."""
+        self._flush()
+        step = self.progress.step
+        self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "before", "path": None})
+        path = self.checkpointer.save(step, self.state_dict())
+        self.guard.snapshot(self.model, self.optimizer, self.scheduler)
+        self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "after", "path": str(path)})
+
+    def _flush(self) -> None:
+        rows = self.recorder.flush()
+        if rows:
+            self.callbacks.emit("on_metrics", self, {"rows": rows})
+
+    def _event(self, kind: str, message: str, data: dict | None = None) -> None:
+        self.callbacks.emit("on_event", self, {"kind": kind, "step": self.progress.step, "message": message,
+                                               "data": data})

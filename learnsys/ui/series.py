@@ -1,0 +1,163 @@
+"""Metric series for the dashboard: a cache of numpy arrays, min/max buckets, EWMA smoothing.
+
+A long run has far more points than a chart has pixels. `buckets()` cuts a step range into
+`width` equal buckets and keeps, from each, the point with the smallest and the one with the
+largest value (and the first NaN, so a divergence still shows as a gap), plus the first and
+last point of the range: every spike survives, and the line drawn from these points covers
+the same pixels as the full series. When the range holds few enough points, all of them are
+returned ("raw"), which is how zooming in reaches full resolution.
+
+`ewm()` is the exponentially weighted mean of lecture 3, c'_0 = c_0,
+c'_i = beta * c_i + (1 - beta) * c'_{i-1}, always computed on the raw points from the first
+step of the run (never on the sampled ones), so a smoothed curve does not depend on the zoom.
+
+`SeriesCache` keeps each series the server was asked for as two numpy arrays and, on the
+next request, reads only the rows added since (by row id); it reloads a series when rows
+were deleted (a resume drops the rows a dead process logged after its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..store import RunStore
+
+EWM_BLOCK = 128  # block length of the vectorised recurrence: one (K, L) @ (L, L) product
+
+
+def ewm(values: np.ndarray, beta: float, prev: float | None = None) -> np.ndarray:
+    """Exponentially weighted mean over the finite values; NaN/Inf positions stay NaN.
+
+    `prev` continues a series: the smoothed value just before `values[0]` (None: start anew).
+
+    Vectorised by blocks: inside a block of L points the recurrence is a lower-triangular
+    matrix product; the carry from one block to the next is a scalar recurrence of K steps.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape, np.nan)
+    finite = np.isfinite(values)
+    c = values[finite]
+    n = c.size
+    if n == 0:
+        return out
+    if not 0.0 < beta <= 1.0:
+        raise ValueError(f"beta must be in (0, 1], got {beta}")
+    a = 1.0 - beta
+    L = EWM_BLOCK
+    K = -(-n // L)
+    padded = np.zeros(K * L)
+    padded[:n] = c
+    i = np.arange(L)
+    lag = i[:, None] - i[None, :]                                  # (L, L): i - j
+    with np.errstate(under="ignore"):
+        m = np.where(lag >= 0, beta * a ** np.maximum(lag, 0), 0.0)  # (L, L) lower triangular
+        decay = a ** (i + 1)                                       # (L,): weight of the carry-in
+    local = padded.reshape(K, L) @ m.T                             # (K, L) @ (L, L): zero carry-in
+    carry = np.empty(K)                                            # smoothed value before each block
+    prev = c[0] if prev is None else prev                          # c'_0 = c_0  <=>  carry-in c_0
+    for k in range(K):
+        carry[k] = prev
+        prev = local[k, -1] + decay[-1] * prev
+    smooth = local + carry[:, None] * decay[None, :]               # (K, L)
+    out[finite] = smooth.reshape(-1)[:n]
+    return out
+
+
+def buckets(steps: np.ndarray, values: np.ndarray, width: int) -> np.ndarray:
+    """Indices (sorted) of the points to draw for a chart `width` pixels wide.
+
+    All indices when there are at most 2 * width points; otherwise per bucket the argmin,
+    the argmax and the first non-finite value, plus the first and the last index.
+    """
+    n = steps.size
+    if n <= 2 * width:
+        return np.arange(n)
+    lo, hi = int(steps[0]), int(steps[-1])
+    span = hi - lo + 1
+    bucket = ((steps - lo) * width) // span                        # (n,) bucket number, non-decreasing
+    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    finite = np.isfinite(values)
+    lowv = np.where(finite, values, np.inf)
+    highv = np.where(finite, values, -np.inf)
+    counts = np.diff(np.r_[starts, n])
+    mins = np.repeat(np.minimum.reduceat(lowv, starts), counts)
+    maxs = np.repeat(np.maximum.reduceat(highv, starts), counts)
+    picks = [np.array([0, n - 1])]
+    for hit in (finite & (values == mins), finite & (values == maxs), ~finite):
+        pos = np.flatnonzero(hit)                                  # first hit of each bucket
+        if pos.size:
+            b = bucket[pos]
+            picks.append(pos[np.r_[True, b[1:] != b[:-1]]])
+    return np.unique(np.concatenate(picks))
+
+
+def _arrays(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    n = len(rows)
+    try:
+        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64, count=2 * n)
+    except TypeError:  # a NULL (NaN) value: the slower path
+        flat = np.fromiter(itertools.chain.from_iterable((s, math.nan if v is None else v) for s, v in rows),
+                           dtype=np.float64, count=2 * n)
+    pairs = flat.reshape(n, 2)
+    return pairs[:, 0].astype(np.int64), pairs[:, 1].copy()
+
+
+@dataclass
+class _Entry:
+    steps: np.ndarray
+    values: np.ndarray
+    upto_id: int                 # rows with id <= upto_id are in the arrays
+    smooth: dict = field(default_factory=dict)  # beta -> smoothed array (for the current arrays)
+
+
+class SeriesCache:
+    """Series as numpy arrays, kept up to date incrementally; safe to use from several threads."""
+
+    def __init__(self, max_entries: int = 64):
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._lock = threading.Lock()
+        self._max_entries = max_entries
+
+    def get(self, store: RunStore, run_id: str, name: str) -> _Entry:
+        key = (run_id, name)
+        with self._lock:
+            entry = self._entries.get(key)
+        upto = store.last_metric_id()
+        if entry is not None and store.series_count(run_id, name, entry.upto_id) != entry.steps.size:
+            entry = None  # rows were deleted (resume): reload
+        if entry is None:
+            steps, values = _arrays(store.series_rows(run_id, name, upto_id=upto))
+            entry = _Entry(steps, values, upto)
+        elif upto > entry.upto_id:
+            new = store.series_rows(run_id, name, after_id=entry.upto_id, upto_id=upto)
+            if new:
+                s, v = _arrays(new)
+                steps, values = np.concatenate([entry.steps, s]), np.concatenate([entry.values, v])
+                in_order = entry.steps.size == 0 or s[0] >= entry.steps[-1]
+                smooth = {}
+                if in_order:  # continue each smoothed curve from its last finite value
+                    for beta, old in entry.smooth.items():
+                        last = old[np.isfinite(old)]
+                        smooth[beta] = np.concatenate([old, ewm(v, beta, last[-1] if last.size else None)])
+                else:  # keep sorted by step
+                    order = np.argsort(steps, kind="stable")
+                    steps, values = steps[order], values[order]
+                entry = _Entry(steps, values, upto, smooth)
+            else:
+                entry = _Entry(entry.steps, entry.values, upto, entry.smooth)
+        with self._lock:
+            if key not in self._entries and len(self._entries) >= self._max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = entry
+        return entry
+
+    def smoothed(self, entry: _Entry, beta: float) -> np.ndarray:
+        cached = entry.smooth.get(beta)
+        if cached is None:
+            cached = entry.smooth[beta] = ewm(entry.values, beta)
+        return cached

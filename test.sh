@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite, slow end-to-end tests (real processes, real browser) included.
+# Sets up on first use; extra arguments go to pytest (e.g. ./test.sh -m "not slow").
+set -euo pipefail
+cd "$(dirname "$0")"
+if ! python3 -c "import torch, pytest, playwright, httpx, starlette, uvicorn, rich, tomli_w, sklearn, matplotlib, learnsys.cli" 2>/dev/null \
+   || ! command -v chromium >/dev/null 2>&1; then
+  ./scripts/setup.sh --test
+fi
+exec python3 -m pytest -q -p no:cacheprovider "$@"

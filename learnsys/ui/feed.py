@@ -1,0 +1,92 @@
+"""Server-sent events: new metric rows, the run's status and its events, as they land.
+
+One stream per run (`GET /api/runs/{id}/stream`). The server polls the store every 50 ms
+(a query over the newest row ids: well under a millisecond) and sends
+
+    id: <last metric row id in the batch>
+    event: metrics
+    data: {"rows": [[id, name, step, value], ...]}
+
+so a browser that reconnects sends `Last-Event-ID` and gets exactly the rows it missed
+(`?last_id=N` does the same for a new connection). `event: run` carries status/step
+changes and `event: events` the run's events (checkpoint, resume, divergence, ...); these
+have no `id:` so they never move the replay position. A comment line every 15 s keeps
+proxies from closing an idle stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from typing import AsyncIterator, Callable
+
+from ..store import RunStore
+
+POLL_S = 0.05           # while the run is running: the page sees a row at most ~50 ms after commit
+IDLE_POLL_S = 0.5       # finished, failed, stopped or created runs
+HEARTBEAT_S = 15.0
+BATCH_ROWS = 5000       # rows per message when catching up
+RETRY_MS = 1000         # how soon a browser reconnects
+
+
+def _num(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def finite_json(obj):
+    """`obj` with every NaN/Inf float replaced by None: browsers' JSON.parse rejects NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def sse(data: dict, event: str, event_id: int | None = None) -> bytes:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def run_stream(get_store: Callable[[], RunStore | None], run_id: str, last_id: int) -> AsyncIterator[bytes]:
+    """Yield SSE messages for one run forever (the server cancels it when the client goes)."""
+    yield f"retry: {RETRY_MS}\n\n".encode()
+    last_event = 0
+    last_run: tuple | None = None
+    last_beat = time.monotonic()
+    while True:
+        store = get_store()
+        running = True
+        if store is not None:
+            rows = store.metric_rows(run_id, last_id, limit=BATCH_ROWS)
+            if rows:
+                last_id = rows[-1][0]
+                yield sse({"rows": [[i, n, s, _num(v)] for i, n, s, v in rows]}, "metrics", last_id)
+                last_beat = time.monotonic()
+            events = store.events(run_id, last_event)
+            if events:
+                last_event = events[-1]["id"]
+                yield sse({"events": finite_json(events)}, "events")
+            info = _status(store, run_id)
+            if info is not None:
+                running = info[0] == "running"
+                if info != last_run:
+                    last_run = info
+                    yield sse({"status": info[0], "step": info[1], "epoch": info[2], "message": info[3]}, "run")
+            if len(rows) == BATCH_ROWS:
+                continue  # catching up: no sleep
+        if time.monotonic() - last_beat > HEARTBEAT_S:
+            last_beat = time.monotonic()
+            yield b": ping\n\n"
+        await asyncio.sleep(POLL_S if running else IDLE_POLL_S)
+
+
+def _status(store: RunStore, run_id: str) -> tuple | None:
+    try:
+        r = store.run(run_id)
+    except Exception:
+        return None
+    return (r["status"], r["step"], r["epoch"], r["message"])

@@ -3,5 +3,5 @@
 # trains lecture 5's linear regression on the built-in data and serves the dashboard.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! python3 -c "import learnsys.cli, torch, starlette, uvicorn" 2>/dev/null; then ./scripts/setup.sh; fi
+if ! python3 -c "import torch, numpy, rich, tomli_w, starlette, uvicorn, matplotlib, sklearn, learnsys.cli" 2>/dev/null; then ./scripts/setup.sh; fi
 exec python3 -m learnsys "$@"

@@ -1,0 +1,46 @@
+"""Shared fixtures: a fresh runs dir per test and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `learnsys ARGS` in this process; returns (exit code, stdout, stderr)."""
+    from learnsys.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_cli_process(*args: str, cwd: Path | None = None, timeout: float = 120, env: dict | None = None) -> CliResult:
+    """Run `python -m learnsys ARGS` as a real process (for exit codes, tracebacks, signals)."""
+    proc = subprocess.run([sys.executable, "-m", "learnsys", *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)

@@ -50,12 +50,18 @@ class SearchError(LearnsysError):
 
 # -- grids -----------------------------------------------------------------------------------
 
-def axis(text: str, *, name: str = "?") -> torch.Tensor:
-    """`start:stop:step` (stop included, values start + i·step as np.arange makes them) or `a,b,c`."""
+def axis(text: str, *, name: str = "?", box: bool = False) -> torch.Tensor:
+    """`start:stop:step` (stop included, values start + i·step as np.arange makes them) or `a,b,c`;
+    with box=True (for --samples) also `start:stop`, the two ends of the box."""
     text = text.strip()
     try:
         if ":" in text:
             parts = [float(v) for v in text.split(":")]
+            if box and len(parts) == 2 and parts[1] >= parts[0]:
+                return torch.tensor(parts, dtype=torch.float64)                # (2,)
+            if len(parts) == 2:
+                raise SearchError(f"Grid {name}={text}: give a step too ({name}={text}:0.1), "
+                                  "or use --samples N to draw random points in the box.")
             if len(parts) != 3:
                 raise ValueError
             start, stop, step = parts
@@ -72,7 +78,7 @@ def axis(text: str, *, name: str = "?") -> torch.Tensor:
                           f"e.g. --grid {name}=0:4:0.1 or --grid {name}=1,2,3.") from None
 
 
-def parse_grid(items: Sequence[str]) -> dict[str, torch.Tensor]:
+def parse_grid(items: Sequence[str], *, box: bool = False) -> dict[str, torch.Tensor]:
     """`["w=0:4:0.1", "b=-1,0,1"]` -> {'w': tensor, 'b': tensor}, in the order given."""
     out: dict[str, torch.Tensor] = {}
     for item in items:
@@ -82,7 +88,7 @@ def parse_grid(items: Sequence[str]) -> dict[str, torch.Tensor]:
             raise SearchError(f"--grid takes name=start:stop:step or name=a,b,c, got {item!r}; e.g. --grid w=0:4:0.1.")
         if name in out:
             raise SearchError(f"--grid names {name!r} twice; give each parameter once.")
-        out[name] = axis(text, name=name)
+        out[name] = axis(text, name=name, box=box)
     return out
 
 
@@ -304,7 +310,7 @@ def search(model: str | nn.Module = "linear-nobias", data: str | DataSet = "lect
     done = 0
     try:
         if method == "statistics" and axes is not None and _is_scalar_linear(net, coords):
-            result.losses[:] = _statistics_product(net, coords, base, x, y, axes)   # one pass, no chunks
+            _statistics_product(net, coords, base, x, y, axes, out=result.losses)   # no chunks
             done = total
         else:
             while done < total:
@@ -416,10 +422,10 @@ def _is_scalar_linear(net: nn.Module, coords: list[Coordinate]) -> bool:
     return all(p.numel() == 1 for p in params.values())
 
 
-def _statistics_product(net, coords, base, x, y, axes) -> torch.Tensor:
+def _statistics_product(net, coords, base, x, y, axes, out: torch.Tensor) -> None:
     """One feature, one target, a product grid over w and/or b:
     n·L(w, b) = Sxx·w² − 2·Sxy·w + Syy  +  n·b² − 2·Sy·b  +  2·Sx·w·b = A(w) + B(b) + C·w·b,
-    so the (n_w, n_b) grid is an outer sum plus one rank-1 update."""
+    so the (n_w, n_b) grid is an outer sum plus one rank-1 update: two passes over `out`."""
     s = {k: float(v.reshape(-1)[0]) for k, v in _stats(x, y).items()}
     wname = "w" if isinstance(net, LinearNoBias) else "linear.weight"
     w_axis, b_axis = torch.tensor([float(base[wname].reshape(-1)[0])], dtype=torch.float64), None
@@ -431,15 +437,19 @@ def _statistics_product(net, coords, base, x, y, axes) -> torch.Tensor:
         else:
             b_axis = a
     n = s["n"]
-    a_w = (s["sxx"] * w_axis - 2 * s["sxy"]) * w_axis + s["syy"]            # (n_w,)
+    a_w = ((s["sxx"] * w_axis - 2 * s["sxy"]) * w_axis + s["syy"]) / n      # (n_w,)
     if b_axis is None:
-        return a_w / n                                                      # (n_w,)
-    b_b = (n * b_axis - 2 * s["sy"]) * b_axis                               # (n_b,)
-    grid = torch.addr(a_w[:, None] + b_b[None, :], w_axis, b_axis, alpha=2 * s["sx"])  # (n_w, n_b)
-    grid.mul_(1.0 / n)
-    if coords[0].param != wname:  # the user's first axis is b
-        grid = grid.T
-    return grid.reshape(-1)                                                 # (P,)
+        out.copy_(a_w)                                                      # (n_w,)
+        return
+    b_b = (n * b_axis - 2 * s["sy"]) * b_axis / n                           # (n_b,)
+    if coords[0].param == wname:  # the user's first axis is w: out is (n_w, n_b)
+        grid = out.view(len(w_axis), len(b_axis))
+        torch.add(a_w[:, None], b_b[None, :], out=grid)
+        grid.addr_(w_axis, b_axis, alpha=2 * s["sx"] / n)
+    else:                         # first axis b: out is (n_b, n_w)
+        grid = out.view(len(b_axis), len(w_axis))
+        torch.add(b_b[:, None], a_w[None, :], out=grid)
+        grid.addr_(b_axis, w_axis, alpha=2 * s["sx"] / n)
 
 
 # -- storing ---------------------------------------------------------------------------------
@@ -480,3 +490,28 @@ def store_search(result: SearchResult, runs_dir: str | Path, spec: dict | None =
     finally:
         store.close()
     return run_id
+
+
+# -- the report the CLI prints ---------------------------------------------------------------
+
+def report_lines(result: SearchResult, top: int = 10, max_rows: int = 101) -> list[str]:
+    """Lecture 2's table (each value with its loss) for one parameter and up to max_rows points,
+    else the top-k; then the best point."""
+    loss = result.meta.get("loss", "loss").upper() if result.meta.get("loss") == "mse" else result.meta.get("loss")
+    lines = []
+    if result.axes is not None and len(result.names) == 1 and len(result.axes[0]) <= max_rows:
+        name = result.names[0]
+        for v, l in zip(result.axes[0].tolist(), result.losses.tolist()):
+            lines.append(f"{name} = {v!r:<22} {loss} = {l!r}")
+    else:
+        width = max(len(n) for n in result.names)
+        lines.append(f"the {min(top, result.meta.get('evaluated', 0))} best of {result.meta.get('total')} points:")
+        for rank, (point, l) in enumerate(result.top(top), 1):
+            cells = "  ".join(f"{n:>{width}} = {v:<12.6g}" for n, v in point.items())
+            lines.append(f"{rank:>4}. {cells}  {loss} = {l:.6g}")
+    point, best = result.best()
+    lines.append("best: " + ", ".join(f"{n} = {v!r}" for n, v in point.items()) + f"  {loss} = {best!r}")
+    m = result.meta
+    lines.append(f"{m.get('evaluated')} of {m.get('total')} points by {m.get('method')} in {m.get('seconds', 0):.3g} s"
+                 + ("  (interrupted: partial result)" if m.get("partial") else ""))
+    return lines

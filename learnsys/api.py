@@ -159,11 +159,13 @@ def _arrays_to_dataset(data: tuple) -> DataSet:
 
 def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, callbacks: Sequence[Callback] = (),
           model: torch.nn.Module | None = None, data: DataSet | None = None,
-          on_start: Callable[[Run], None] | None = None) -> Run:
+          warn: Callable[[str], None] = _warn, on_start: Callable[[Run], None] | None = None) -> Run:
     """Create a run folder for `spec` and train it. Everything is checked before anything is written."""
     runs_dir = Path(runs_dir)
-    check_writable(runs_dir)
     built = build(spec, model=model, data=data)
+    for line in built.warnings:
+        warn(line)
+    check_writable(runs_dir)
     run_id = spec.run_id or new_run_id(spec.model)
     folder = RunFolder.create(runs_dir, run_id, spec, built.meta())
     if data is not None:

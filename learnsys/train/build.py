@@ -34,6 +34,7 @@ class Built:
     scheduler: Any
     device: torch.device
     param_names: list[str]
+    warnings: list[str]
 
     def meta(self) -> dict:
         """What inference needs besides the weights; saved as meta.json in the run folder."""
@@ -75,8 +76,12 @@ def build(spec: RunSpec, *, model: torch.nn.Module | None = None, data: DataSet 
         y = components.prepare_targets(part.y, loss_name).to(device)     # (N, T) or (N,)
         return x, y
 
+    warnings = []
+    if isinstance(spec.batch_size, int) and spec.batch_size > train.n_rows:
+        warnings.append(f"batch_size = {spec.batch_size} is larger than the {train.n_rows} train rows; "
+                        "using full batches (gradient descent).")
     built = Built(spec, dataset, tensors(train), None if dev is None else tensors(dev), scaler, model, loss_name,
-                  loss_fn, optimizer, scheduler, device, scalar_names(model))
+                  loss_fn, optimizer, scheduler, device, scalar_names(model), warnings)
     check_fit(built)
     return built
 

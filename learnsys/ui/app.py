@@ -249,6 +249,13 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
     def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers={"cache-control": "no-store"})
 
+    def lectures(request: Request) -> Response:
+        # The lecture views are optional: an empty script keeps the page free of 404s without them.
+        path = STATIC / "lectures.js"
+        if path.exists():
+            return FileResponse(path, media_type="text/javascript")
+        return Response("// no lecture views installed\n", media_type="text/javascript")
+
     async def error(request: Request, exc: HTTPException) -> Response:
         return _json({"error": exc.detail}, exc.status_code)
 
@@ -265,6 +272,7 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         Route("/api/runs/{run_id}/artifacts", artifacts),
         Route("/api/runs/{run_id}/artifacts/{name}", artifact),
         Route("/api/runs/{run_id}/predict", predict, methods=["POST"]),
+        Route("/static/lectures.js", lectures),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: error})

@@ -153,7 +153,11 @@
     if (state.data[runId] && state.data[runId].es) state.data[runId].es.close();
     const d = state.data[runId] = { info: null, series: {}, events: [], lastId: 0, es: null, loadedAt: started };
     let info;
-    try { info = await api(`api/runs/${encodeURIComponent(runId)}`); } catch (e) { showMessage(e.message); return; }
+    try { info = await api(`api/runs/${encodeURIComponent(runId)}`); } catch (e) {
+      if (runId === state.selected) showMessage(e.message);
+      setTimeout(() => { if (state.data[runId] === d) loadRun(runId); }, 2000); // the run may not exist yet
+      return;
+    }
     if (state.data[runId] !== d) return; // replaced meanwhile
     d.info = info; d.events = info.events; d.lastId = info.last_metric_id;
     const loaded = await Promise.all(info.metrics.map((n) => fetchSeries(runId, n).catch(() => null)));
@@ -173,6 +177,7 @@
     es.onerror = () => {
       setConn('reconnecting');
       if (es.readyState === EventSource.CLOSED && state.data[runId] === d) {
+        debug.reopens = (debug.reopens || 0) + 1; // the browser gave up: reopen with ?last_id
         setTimeout(() => { if (state.data[runId] === d && d.es === es) openStream(runId, d); }, 1000);
       }
     };

@@ -118,7 +118,7 @@ def save_landscape_png(art: dict, path: str | Path) -> None:
             cs = ax.contourf(a0["values"], a1["values"], z, levels=np.unique(levels), cmap="viridis",
                              extend="both")
             ax.contour(a0["values"], a1["values"], z, levels=np.unique(levels), colors="k", linewidths=0.3)
-            fig.colorbar(cs, ax=ax, label=art.get("loss") or "loss")
+            fig.colorbar(cs, ax=ax, label=art.get("loss") or "loss", format="%.3g")
         if path_xy.get("x"):
             ax.plot(path_xy["x"], path_xy["y"], ".-", color="tab:red", ms=3, lw=0.8, label="path")
             ax.plot(path_xy["x"][:1], path_xy["y"][:1], "o", color="white", mec="k", label="start")

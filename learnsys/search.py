@@ -515,3 +515,22 @@ def report_lines(result: SearchResult, top: int = 10, max_rows: int = 101) -> li
     lines.append(f"{m.get('evaluated')} of {m.get('total')} points by {m.get('method')} in {m.get('seconds', 0):.3g} s"
                  + ("  (interrupted: partial result)" if m.get("partial") else ""))
     return lines
+
+
+# -- points given directly (the landscape's surfaces and paths) -------------------------------
+
+def evaluate_points(net: nn.Module, names: Sequence[str], points: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                    loss_fn: Callable, *, loss_name: str = "", max_memory_mb: float = 256.0) -> torch.Tensor:
+    """The loss at each of `points` (P, D): column j is the value of scalar `names[j]`; the other
+    parameters keep the model's current values. Sufficient statistics for linear + mse, else vmap."""
+    coords = resolve(net, names)
+    base = {k: v.detach() for k, v in net.named_parameters()}
+    if isinstance(net, (Linear, LinearNoBias)) and loss_name == "mse":
+        evaluate, chunk = _statistics_evaluator(net, coords, base, x, y), 1 << 16
+    else:
+        evaluate = _vmap_evaluator(net, coords, base, x, y, loss_fn, compiled=False)
+        chunk = chunk_size(net, x, coords, max_memory_mb)
+    out = torch.empty(points.shape[0], dtype=torch.float64)                 # (P,)
+    for start in range(0, points.shape[0], chunk):
+        out[start:start + chunk] = evaluate(points[start:start + chunk].double(), chunk).double()
+    return out

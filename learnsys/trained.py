@@ -35,6 +35,7 @@ class TrainedRun:
     param_names: list[str]          # scalar names for models with <= 16 scalars, else []
     step: int
     spec: object
+    initial: dict[str, torch.Tensor]   # the parameters before training (seeded, then init), for the path's start
 
 
 def open_trained(run: str, runs_dir: str | Path = "runs") -> TrainedRun:
@@ -50,7 +51,8 @@ def open_trained(run: str, runs_dir: str | Path = "runs") -> TrainedRun:
     if found is None:
         raise LearnsysError(f"Run {folder.run_id} has no trained model yet. Run `learnsys train` "
                             f"(or `learnsys resume {folder.run_id}`) first.")
+    initial = {k: v.detach().clone() for k, v in built.model.state_dict().items()}
     built.model.load_state_dict(found.state["model"])
     x, y = built.train
     return TrainedRun(folder.run_id, folder.path, folder.store_path, built.model, x, y, built.loss_name,
-                      built.loss_fn, built.param_names, found.step, spec)
+                      built.loss_fn, built.param_names, found.step, spec, initial)

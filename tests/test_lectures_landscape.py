@@ -1,0 +1,128 @@
+"""Loss landscapes: exact surfaces with the path, the live callback, Li et al.'s planes, the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+import torch
+
+import learnsys
+from learnsys.landscape import (LiveLandscape, SnapshotRecorder, exact_landscape, filter_normalized_direction,
+                                pca_plane, plane_landscapes)
+from learnsys.models import build_model
+from learnsys.search import loss_function
+
+
+def _artifact(runs_dir, run_id, name="landscape"):
+    con = sqlite3.connect(runs_dir / "learnsys.sqlite")
+    row = con.execute("SELECT data FROM artifacts WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()
+    return None if row is None else json.loads(row[0])
+
+
+def test_exact_surface_matches_the_loss_computed_point_by_point():
+    torch.manual_seed(0)
+    model = build_model("poly:2", 1, 1)
+    x = torch.tensor([[1.0], [2.0], [3.0]])
+    y = torch.tensor([[1.98], [4.12], [5.95]])
+    _, mse = loss_function("mse", "poly:2", 0)
+    path = torch.tensor([[0.0, 1.0], [0.5, 0.8]], dtype=torch.float64)     # (w1, w2)
+    art = exact_landscape(model, ["w1", "w2"], x, y, mse, path, [0, 1], loss_name="mse", resolution=7)
+    xs, ys = art["axes"][0]["values"], art["axes"][1]["values"]
+    assert len(art["losses"]) == 7 and len(art["losses"][0]) == 7          # rows over w2 (y axis)
+    with torch.no_grad():
+        for j in (0, 3, 6):
+            for i in (0, 2, 5):
+                model.w1.fill_(xs[i])
+                model.w2.fill_(ys[j])
+                assert art["losses"][j][i] == pytest.approx(mse(model(x), y).item(), rel=1e-6)
+    assert xs[0] < 0.0 and xs[-1] > 0.5 and ys[0] < 0.8 and ys[-1] > 1.0  # the box holds the path
+    assert art["path"]["x"] == [0.0, 0.5] and art["path"]["steps"] == [0, 1]
+
+
+def test_landscape_of_a_trained_linear_run_draws_the_whole_path(cli, runs_dir, tmp_path):
+    run = learnsys.fit("linear", "lecture", runs_dir=runs_dir, epochs=50, lr=0.05, quiet=True)
+    png = tmp_path / "l.png"
+    r = cli("landscape", run.run_id, "--resolution", "21", "--png", png, "--runs-dir", runs_dir)
+    assert r.code == 0, r.err
+    art = _artifact(runs_dir, run.run_id)
+    assert art["kind"] == "exact" and art["params"] == ["linear.weight", "linear.bias"]
+    assert art["path"]["steps"] == list(range(51)) and png.stat().st_size > 5000
+    final = run.params()
+    assert art["path"]["x"][-1] == final["linear.weight"].item() and art["path"]["y"][-1] == final["linear.bias"].item()
+    torch.manual_seed(0)
+    start = build_model("linear", 1, 1)
+    assert art["path"]["x"][0] == start.linear.weight.item()              # step 0: the seeded weights
+    losses = art["path"]["loss"]
+    assert losses[-1] < losses[0] and all(v is not None for v in losses)
+
+
+def test_live_landscape_during_training():
+    import tempfile
+    from pathlib import Path
+
+    runs_dir = Path(tempfile.mkdtemp()) / "runs"
+    cb = LiveLandscape(runs_dir / "learnsys.sqlite", "live", min_interval=0.02)
+    learnsys.fit("linear-nobias", "lecture-noisy", runs_dir=runs_dir, run_id="live", epochs=400, lr=0.01,
+                 quiet=True, callbacks=[cb])
+    assert cb.error is None and cb.writes >= 1
+    art = _artifact(runs_dir, "live")
+    assert art["live"] is False and art["step"] == 400 and art["path"]["steps"][0] == 0
+    values = art["axes"][0]["values"]
+    assert values[0] <= min(art["path"]["x"]) and max(art["path"]["x"]) <= values[-1]
+    assert len(art["losses"]) == 41 and art["path"]["x"][-1] == pytest.approx(2.0, abs=0.02)
+
+
+def test_filter_normalised_directions_follow_li_et_al():
+    torch.manual_seed(0)
+    model = build_model("mlp:6,5", 3, 2)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    d = filter_normalized_direction(params, torch.Generator().manual_seed(1))
+    for name, p in params.items():
+        if p.dim() == 1:
+            assert (d[name] == 0).all()                                     # biases zeroed
+        else:
+            assert torch.allclose(d[name].norm(dim=1), p.norm(dim=1), rtol=1e-5)  # each filter's norm
+
+
+def test_pca_plane_recovers_a_path_that_lies_in_a_plane():
+    g = torch.Generator().manual_seed(0)
+    final = torch.randn(50, generator=g, dtype=torch.float64)
+    u, v = torch.linalg.qr(torch.randn(50, 2, generator=g, dtype=torch.float64))[0].T
+    t = torch.linspace(0, 1, 20, dtype=torch.float64)
+    snaps = final + (3 * (1 - t))[:, None] * u + torch.sin(6 * t)[:, None] * v    # (20, 50)
+    v1, v2, ratios, coords = pca_plane(snaps, final)
+    assert sum(ratios) == pytest.approx(1.0, abs=1e-9)
+    rebuilt = final + coords[:, :1] * v1 + coords[:, 1:] * v2
+    assert torch.allclose(rebuilt, snaps, atol=1e-9)
+
+
+def test_planes_for_a_larger_model_with_snapshots(cli, runs_dir):
+    run_id = "mlp-run"
+    rec = SnapshotRecorder(runs_dir / run_id, every=2)
+    learnsys.fit("mlp:8", "synthetic-linear", runs_dir=runs_dir, run_id=run_id, epochs=8, batch_size=100,
+                 data_args={"size": 400}, optimizer="adam", lr=0.01, quiet=True, callbacks=[rec])
+    assert len(rec.steps) >= 3
+    r = cli("landscape", run_id, "--resolution", "7", "--runs-dir", runs_dir)
+    assert r.code == 0, r.err
+    art = _artifact(runs_dir, run_id)
+    assert art["kind"] == "plane" and len(art["losses"]) == 7 and "pca" in art
+    assert art["pca"]["path"]["steps"] == rec.steps and len(art["pca"]["losses"][0]) == 7
+
+
+def test_plane_centre_is_the_loss_at_the_weights():
+    torch.manual_seed(0)
+    model = build_model("mlp:4", 2, 1)
+    x, y = torch.randn(30, 2), torch.randn(30, 1)
+    _, mse = loss_function("mse", "mlp", 0)
+    art = plane_landscapes(model, x, y, mse, resolution=5)
+    with torch.no_grad():
+        assert art["losses"][2][2] == pytest.approx(mse(model(x), y).item(), rel=1e-6)
+
+
+def test_landscape_bad_input(cli, runs_dir):
+    r = cli("landscape", "no-such-run", "--runs-dir", runs_dir)
+    assert r.code == 2 and r.err.startswith("error: ")
+    r = cli("landscape", "x", "--resolution", "1", "--runs-dir", runs_dir)
+    assert r.code == 2 and "--resolution" in r.err

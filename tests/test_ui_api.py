@@ -51,7 +51,7 @@ def _loss(step: int) -> float:
 @pytest.fixture
 def runs(runs_dir: Path) -> Path:
     store = RunStore(runs_dir / STORE_FILENAME)
-    store.create_run("r1", kind="train", spec={"lr": 0.01}, folder=str(runs_dir / "r1"), status="running",
+    store.create_run("r1", kind="train", spec={"lr": 0.01}, folder=str(runs_dir / "r1"), status="stopped",
                      model="linear", data="lecture", total_steps=N)
     rows = []
     for s in range(1, N + 1):
@@ -93,7 +93,7 @@ def test_runs_and_run(client):
     runs = client.get("/api/runs").json()
     assert {r["id"] for r in runs} == {"r1", "s1"}
     r1 = client.get("/api/runs/r1").json()
-    assert r1["status"] == "running" and r1["total_steps"] == N and "folder" not in r1
+    assert r1["status"] == "stopped" and r1["total_steps"] == N and "folder" not in r1
     assert r1["metrics"] == ["dev/loss", "lr", "param/w", "train/loss"]
     assert r1["events"][0]["kind"] == "checkpoint" and r1["events"][0]["data"] == {"x": None}  # NaN -> null
     assert r1["artifacts"] == ["search"] and r1["last_metric_id"] == 3 * N + N // 100

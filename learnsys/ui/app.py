@@ -88,9 +88,14 @@ def _int_param(request: Request, name: str, default: int | None = None, *, lo: i
     return value
 
 
-def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "127.0.0.1") -> Starlette:
+DEFAULT_BETA = 0.4  # the page's default smoothing (0.6) as the lecture's beta = 1 - smoothing
+
+
+def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "127.0.0.1",
+               warm: bool = False) -> Starlette:
     """The dashboard app for the store in `runs_dir`. `host` is where it listens: on loopback
-    the Host header must be loopback too; elsewhere `token` is required."""
+    the Host header must be loopback too; elsewhere `token` is required. `warm` loads the
+    newest runs' series in the background at start, so a long run's first view is quick."""
     if token is None and not is_loopback(host):
         raise LearnsysError(f"The dashboard on {host} (not loopback) needs a token: pass --token or let "
                             "`learnsys ui` generate one.")
@@ -276,6 +281,16 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: error})
+    if warm:
+        def warm_up() -> None:
+            s = reader()
+            if s is not None:
+                try:
+                    cache.warm(s, smooth=(DEFAULT_BETA,))
+                except Exception:  # a best effort: requests load what they need anyway
+                    pass
+
+        threading.Thread(target=warm_up, name="learnsys-ui-warm", daemon=True).start()
     app.add_middleware(SecurityMiddleware, token=token, loopback_only=is_loopback(host))
     return app
 

@@ -25,7 +25,8 @@ from typing import AsyncIterator, Callable
 from ..store import RunStore
 
 POLL_S = 0.05           # while the run is running: the page sees a row at most ~50 ms after commit
-IDLE_POLL_S = 0.5       # finished, failed, stopped or created runs
+IDLE_POLL_S = 0.5       # runs not running that sent no rows for ACTIVE_S
+ACTIVE_S = 5.0
 HEARTBEAT_S = 15.0
 BATCH_ROWS = 5000       # rows per message when catching up
 RETRY_MS = 1000         # how soon a browser reconnects
@@ -56,7 +57,7 @@ async def run_stream(get_store: Callable[[], RunStore | None], run_id: str, last
     yield f"retry: {RETRY_MS}\n\n".encode()
     last_event = 0
     last_run: tuple | None = None
-    last_beat = time.monotonic()
+    last_beat = last_rows = time.monotonic()
     while True:
         store = get_store()
         running = True
@@ -65,7 +66,7 @@ async def run_stream(get_store: Callable[[], RunStore | None], run_id: str, last
             if rows:
                 last_id = rows[-1][0]
                 yield sse({"rows": [[i, n, s, _num(v)] for i, n, s, v in rows]}, "metrics", last_id)
-                last_beat = time.monotonic()
+                last_beat = last_rows = time.monotonic()
             events = store.events(run_id, last_event)
             if events:
                 last_event = events[-1]["id"]
@@ -81,7 +82,10 @@ async def run_stream(get_store: Callable[[], RunStore | None], run_id: str, last
         if time.monotonic() - last_beat > HEARTBEAT_S:
             last_beat = time.monotonic()
             yield b": ping\n\n"
-        await asyncio.sleep(POLL_S if running else IDLE_POLL_S)
+        # A run's status can lag its rows (or say 'interrupted' for a writer without a pid
+        # file), so recent rows keep the fast pace too.
+        active = running or time.monotonic() - last_rows < ACTIVE_S
+        await asyncio.sleep(POLL_S if active else IDLE_POLL_S)
 
 
 def _status(store: RunStore, run_id: str) -> tuple | None:

@@ -91,7 +91,7 @@ def serve(runs_dir: str, host: str = "127.0.0.1", port: int | None = None, token
 
     token = resolve_token(host, token)
     port = choose_port(host, port)
-    app = create_app(runs_dir, token=token, host=host)
+    app = create_app(runs_dir, token=token, host=host, warm=True)
     _watch_parent()
     announce(f"learnsys dashboard: {dashboard_url(host, port, token)}  (runs in {Path(runs_dir).resolve()}; "
              "Ctrl-C stops it)")

@@ -13,7 +13,8 @@ step of the run (never on the sampled ones), so a smoothed curve does not depend
 
 `SeriesCache` keeps each series the server was asked for as two numpy arrays and, on the
 next request, reads only the rows added since (by row id); it reloads a series when rows
-were deleted (a resume drops the rows a dead process logged after its last checkpoint).
+were deleted: a resume drops the rows a dead process logged after its last checkpoint and
+logs a 'resume' event, and a cached last step that is gone from the store means the same.
 """
 
 from __future__ import annotations
@@ -112,6 +113,7 @@ class _Entry:
     steps: np.ndarray
     values: np.ndarray
     upto_id: int                 # rows with id <= upto_id are in the arrays
+    resumes: int                 # id of the run's newest 'resume' event when loaded
     smooth: dict = field(default_factory=dict)  # beta -> smoothed array (for the current arrays)
 
 
@@ -121,18 +123,28 @@ class SeriesCache:
     def __init__(self, max_entries: int = 64):
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}  # one loader per series at a time
         self._max_entries = max_entries
 
     def get(self, store: RunStore, run_id: str, name: str) -> _Entry:
         key = (run_id, name)
         with self._lock:
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # a second request for a series being loaded waits and then reuses it
+            return self._get(store, key)
+
+    def _get(self, store: RunStore, key: tuple[str, str]) -> _Entry:
+        run_id, name = key
+        with self._lock:
             entry = self._entries.get(key)
+        resumes = max((e["id"] for e in store.events(run_id) if e["kind"] == "resume"), default=0)
         upto = store.last_metric_id()
-        if entry is not None and store.series_count(run_id, name, entry.upto_id) != entry.steps.size:
+        if entry is not None and (resumes != entry.resumes or (
+                entry.steps.size and not store.series(run_id, name, start=int(entry.steps[-1]))[0])):
             entry = None  # rows were deleted (resume): reload
         if entry is None:
             steps, values = _arrays(store.series_rows(run_id, name, upto_id=upto))
-            entry = _Entry(steps, values, upto)
+            entry = _Entry(steps, values, upto, resumes)
         elif upto > entry.upto_id:
             new = store.series_rows(run_id, name, after_id=entry.upto_id, upto_id=upto)
             if new:
@@ -147,9 +159,9 @@ class SeriesCache:
                 else:  # keep sorted by step
                     order = np.argsort(steps, kind="stable")
                     steps, values = steps[order], values[order]
-                entry = _Entry(steps, values, upto, smooth)
+                entry = _Entry(steps, values, upto, resumes, smooth)
             else:
-                entry = _Entry(entry.steps, entry.values, upto, entry.smooth)
+                entry = _Entry(entry.steps, entry.values, upto, resumes, entry.smooth)
         with self._lock:
             if key not in self._entries and len(self._entries) >= self._max_entries:
                 self._entries.pop(next(iter(self._entries)))
@@ -159,5 +171,21 @@ class SeriesCache:
     def smoothed(self, entry: _Entry, beta: float) -> np.ndarray:
         cached = entry.smooth.get(beta)
         if cached is None:
+            if len(entry.smooth) >= 8:  # a slider dragged around: keep the newest few
+                entry.smooth.pop(next(iter(entry.smooth)))
             cached = entry.smooth[beta] = ewm(entry.values, beta)
         return cached
+
+    def warm(self, store: RunStore, runs: int = 3, max_rows: int = 20_000_000,
+             smooth: tuple[float, ...] = ()) -> None:
+        """Load the newest runs' series (what the page shows first) until max_rows are held."""
+        held = 0
+        for run in store.runs()[:runs]:
+            for name in store.metric_names(run["id"]):
+                entry = self.get(store, run["id"], name)
+                held += entry.steps.size
+                if name == "train/loss":
+                    for beta in smooth:
+                        self.smoothed(entry, beta)
+                if held >= max_rows:
+                    return

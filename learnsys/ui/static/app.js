@@ -16,7 +16,7 @@
       chart_param: 'Parameters', chart_other: 'Other metrics', artifacts: 'Views', predict: 'Predict',
       predict_button: 'Predict', predict_hint: 'rows separated by “;”, values in a row by “,”', step: 'step',
       raw: 'raw', smoothed: 'smoothed', live: 'live', reconnecting: 'reconnecting…', idle: 'not live',
-      created: 'created', running: 'running', stopped: 'stopped', finished: 'finished', failed: 'failed',
+      created: 'created', running: 'running', stopped: 'stopped', finished: 'finished', failed: 'failed', interrupted: 'interrupted',
       checkpoint: 'checkpoint', resume: 'resume', divergence: 'divergence', input: 'input', output: 'prediction',
       train: 'train', search: 'search', landscape: 'landscape', no_view: 'no view for this artifact', of: 'of',
     },
@@ -28,7 +28,7 @@
       chart_param: '参数', chart_other: '其他指标', artifacts: '可视化', predict: '预测',
       predict_button: '预测', predict_hint: '各行用“;”分隔，一行中的数值用“,”分隔', step: '步数',
       raw: '原始', smoothed: '平滑', live: '实时', reconnecting: '正在重连…', idle: '未连接',
-      created: '已创建', running: '训练中', stopped: '已停止', finished: '已完成', failed: '失败',
+      created: '已创建', running: '训练中', stopped: '已停止', finished: '已完成', failed: '失败', interrupted: '已中断',
       checkpoint: '检查点', resume: '断点重开', divergence: '发散', input: '输入', output: '预测值',
       train: '训练', search: '搜索', landscape: '损失曲面', no_view: '此结果没有可用的视图', of: '/',
     },
@@ -61,7 +61,7 @@
     lastId(runId) { return state.data[runId || state.selected]?.lastId; },
     state,
   };
-  const beta = () => Math.max(0.01, 1 - state.smoothing);
+  const beta = () => Math.max(0.01, Math.round((1 - state.smoothing) * 100) / 100); // lecture 3's beta
   const t = (key) => I18N[state.lang][key] ?? I18N.en[key] ?? key;
 
   async function api(path, init) {

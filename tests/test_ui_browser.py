@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -60,6 +61,8 @@ def _db_counts(runs_dir: Path, run_id: str) -> dict[str, int]:
     store = RunStore(runs_dir / STORE_FILENAME, readonly=True)
     try:
         return {n: len(store.series(run_id, n)[0]) for n in store.metric_names(run_id)}
+    except sqlite3.OperationalError:  # the training process is still creating the schema
+        return {}
     finally:
         store.close()
 
@@ -196,3 +199,46 @@ def test_finished_run_shows_all_points(env, page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert not page.errors, page.errors
+
+
+def _long_run(runs_dir: Path, run_id: str, steps: int) -> None:
+    store = RunStore(runs_dir / STORE_FILENAME)
+    store.create_run(run_id, kind="train", spec={}, status="finished", total_steps=steps)
+    store.append_metrics(run_id, [("train/loss", s, 1.0 / s + (2.0 if s == 12_345 else 0.0)) for s in range(1, steps + 1)])
+    store.add_event(run_id, steps // 2, "resume", "Resumed.")
+    store.add_event(run_id, 12_000, "divergence", "Loss exploded; rolled back.")
+    store.close()
+
+
+def test_long_run_is_sampled_and_zoom_fetches_full_resolution(env):
+    _long_run(env["runs_dir"], "long", 50_000)
+    context = env["browser"].new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    p = context.new_page()
+    p.goto(f"http://127.0.0.1:{env['port']}/#run=long")
+    p.wait_for_function("() => window.learnsysDebug && window.learnsysDebug.ready", timeout=20_000)
+    s = p.evaluate("window.learnsysDebug.series('train/loss')")
+    assert s["complete"] is False and len(s["steps"]) < 5_000  # min/max buckets, not 50,000 points
+    assert s["steps"][0] == 1 and s["steps"][-1] == 50_000 and 12_345 in s["steps"]  # ends and the spike
+    marks = p.evaluate("window.learnsysDebug.chartSeries('loss')")[0]["marks"]
+    assert sorted(marks) == ["divergence", "resume"]
+    p.evaluate("window.learnsysDebug.zoom(20000, 20500)")
+    p.wait_for_function("() => (window.learnsysDebug.zooms || 0) >= 1", timeout=10_000)
+    s = p.evaluate("window.learnsysDebug.series('train/loss')")
+    visible = [x for x in s["steps"] if 20_000 <= x <= 20_500]
+    assert visible == list(range(20_000, 20_501))  # every raw point in the visible range
+    assert s["steps"][0] == 1 and s["steps"][-1] == 50_000
+    context.close()
+
+
+def test_overlay_compares_runs(env):
+    context = env["browser"].new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    p = context.new_page()
+    p.goto(f"http://127.0.0.1:{env['port']}/#run=live")
+    p.wait_for_function("() => window.learnsysDebug && window.learnsysDebug.ready", timeout=20_000)
+    p.locator('#runs li[data-run="long"] input[type=checkbox]').check()
+    p.wait_for_function("() => window.learnsysDebug.chartSeries('loss').some(s => s.name.startsWith('long'))",
+                        timeout=10_000)
+    names = [s["name"] for s in p.evaluate("window.learnsysDebug.chartSeries('loss')")]
+    assert any(n.startswith("live · ") for n in names) and any(n.startswith("long · ") for n in names)
+    assert "compare=long" in p.url
+    context.close()

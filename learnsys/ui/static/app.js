@@ -458,5 +458,8 @@
     setInterval(refreshRuns, 2000);
   }
   debug.setLang = (lang) => { state.lang = lang; applyLang(); };
+  debug.zoom = (lo, hi, key = 'loss') => state.charts[key].dispatchAction({ type: 'dataZoom', startValue: lo, endValue: hi });
+  debug.chartSeries = (key) => (state.charts[key] ? state.charts[key].getOption().series : []).map((s) => ({
+    name: s.name, points: s.data.length, marks: (s.markLine && s.markLine.data || []).map((m) => m.name) }));
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
 })();

@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--csv", action="store_true", help="CSV: step,name,value (the default output too)")
 
+    p = sub.add_parser("ui", help="serve the dashboard for every run in the store, until Ctrl-C")
+    _add_common(p)
+    p.add_argument("--port", type=int, default=None, help="port (default: 8765, or the next free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1; others need a token)")
+    p.add_argument("--token", default=None, help="access token (generated when --host is not loopback)")
+
     return parser
 
 
@@ -261,8 +267,14 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from .ui.launch import serve
+
+    return serve(args.runs_dir, host=args.host, port=args.port, token=args.token)
+
+
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs,
-            "show": cmd_show, "metrics": cmd_metrics}
+            "show": cmd_show, "metrics": cmd_metrics, "ui": cmd_ui}
 
 
 def main(argv: list[str] | None = None) -> int:

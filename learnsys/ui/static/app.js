@@ -274,7 +274,7 @@
     if (name === 'train/loss') return t('raw');
     if (name === 'train/loss_epoch') return state.lang === 'zh' ? '每轮平均' : 'epoch mean';
     if (name.startsWith('param/')) return name.slice(6);
-    return name;
+    return { 'dev/loss': t('chart_dev'), 'dev/accuracy': t('chart_acc'), lr: t('chart_lr') }[name] || name;
   }
   function zip(steps, values) { const out = new Array(steps.length); for (let i = 0; i < steps.length; i++) out[i] = [steps[i], values[i]]; return out; }
   function chart(key) {

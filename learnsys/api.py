@@ -11,6 +11,8 @@ Thin by design: `train.build` makes the parts, `train.loop.Trainer` trains, sink
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import signal
 import sys
 import threading
@@ -20,7 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .data import DataSet, check_finite
+from .data import DataSet, batches_per_epoch, check_finite
 from .errors import LearnsysError
 from .inference import load_predictor
 from .runfolder import RunFolder, check_writable, new_run_id
@@ -31,12 +33,16 @@ from .spec import RunSpec
 from .store import RunStore
 from .train.build import Built, build
 from .train.callbacks import Callback
-from .train.checkpoint import Checkpointer
+from .train.checkpoint import TEST_PAUSE_ENV, Checkpointer
 from .train.loop import FitResult, Trainer
+from .train.state import environment
 
-# Fields a resume may change without breaking exactness of what was already trained.
-# lr is allowed too, as a deliberate change; the rest (data, model, batch size, seed, ...)
-# would make the checkpoint mean something else, so they are refused.
+# Fields a resume may change. epochs/steps (extend or shorten), keep_checkpoints, pace and
+# async_checkpoint leave every number bitwise the same; checkpoint_every too, unless the
+# divergence guard rolls back (its target is the state at the last multiple of
+# checkpoint_every); lr is a deliberate change from the checkpoint on. The rest (data, model,
+# batch size, shuffle, seed, optimiser, scheduler, loss, ...) would make the checkpoint mean
+# something else, so a different value is refused; see docs/resume.md.
 RESUME_CHANGES = ("epochs", "steps", "lr", "checkpoint_every", "keep_checkpoints", "pace", "async_checkpoint")
 
 
@@ -167,7 +173,7 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
         warn(line)
     check_writable(runs_dir)
     run_id = spec.run_id or new_run_id(spec.model)
-    folder = RunFolder.create(runs_dir, run_id, spec, built.meta())
+    folder = RunFolder.create(runs_dir, run_id, spec, {**built.meta(), "data_sha256": data_fingerprint(built)})
     if data is not None:
         np.savez(folder.path / "data.npz", x=data.x.numpy(), y=data.y.numpy())
     store = RunStore(folder.store_path)
@@ -183,12 +189,19 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
            warn: Callable[[str], None] = _warn, on_start: Callable[[Run], None] | None = None) -> Run:
     """Continue a run from its newest good checkpoint; the result is bitwise the uninterrupted run's."""
     folder = RunFolder.find(str(run), runs_dir)
-    changes = dict(changes or {})
+    old_spec = folder.spec()
+    saved = old_spec.to_dict()
+    changes = {k: v for k, v in (changes or {}).items() if k not in saved or v != saved[k]}
     refused = [k for k in changes if k not in RESUME_CHANGES]
     if refused:
-        raise LearnsysError(f"Cannot change {', '.join(refused)} on resume: the checkpoint was trained with the old "
-                            f"value(s). Allowed changes: {', '.join(RESUME_CHANGES)}; start a new run for the rest.")
-    old_spec = folder.spec()
+        was = ", ".join(f"{k} = {saved[k]!r}" if k in saved else k for k in refused)
+        raise LearnsysError(f"Cannot change {', '.join(refused)} on resume: run {folder.run_id} was trained with "
+                            f"{was}, and its checkpoints mean nothing under another value. Nothing was changed. "
+                            f"Allowed changes: {', '.join(RESUME_CHANGES)}; start a new run for the rest.")
+    pid = folder.training_pid()
+    if pid is not None:
+        raise LearnsysError(f"Run {folder.run_id} is still being trained by process {pid}; stop it first "
+                            f"(Ctrl-C there, or `kill {pid}`), then resume. Nothing was changed.")
     if old_spec.data == "<arrays>":
         old_spec = old_spec.replace(data=str(folder.path / "data.npz"))
     spec = old_spec.replace(**changes) if changes else old_spec
@@ -202,11 +215,50 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
         raise LearnsysError(f"Run {folder.run_id} was trained on a Python model object; pass the same module to "
                             "learnsys.resume(..., model=module).")
     built = build(spec, model=model)
-    trainer_state = found.state
-    result_run = _execute(built, folder, trainer_state, quiet=quiet, callbacks=callbacks, model=model,
-                          on_start=on_start, resume_step=found.step, new_lr=changes.get("lr"), warn=warn,
-                          save_spec=spec if changes else None)
-    return result_run
+    expected = folder.meta().get("data_sha256")
+    if expected is not None and data_fingerprint(built) != expected:
+        raise LearnsysError(f"The data of run {folder.run_id} ({spec.data}) is not what it was trained on (its "
+                            "sha256 changed), so a resume could not be exact. Nothing was changed. Restore the "
+                            "data, or start a new run.")
+    n_rows = built.train[0].shape[0]
+    total_steps = spec.steps or spec.epochs * batches_per_epoch(n_rows, spec.batch_size_for(n_rows))
+    if found.step >= total_steps:
+        run_obj = Run(folder, model=model)
+        run_obj.result = FitResult("finished", f"already finished at step {found.step} of {total_steps}; nothing to "
+                                   "resume (pass --epochs or --steps to extend it)", found.step,
+                                   found.state["progress"]["epoch"])
+        return run_obj
+    for line in exactness_limits(found.state, built):
+        warn(line)
+    return _execute(built, folder, found.state, quiet=quiet, callbacks=callbacks, model=model,
+                    on_start=on_start, resume_step=found.step, new_lr=changes.get("lr"), warn=warn,
+                    save_spec=spec if changes else None)
+
+
+def data_fingerprint(built: Built) -> str:
+    """sha256 of the train and dev tensors exactly as the loop sees them (after split and scaling)."""
+    h = hashlib.sha256()
+    for part in (built.train, built.dev or ()):
+        for t in part:
+            h.update(str((tuple(t.shape), t.dtype)).encode())
+            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def exactness_limits(state: dict, built: Built) -> list[str]:
+    """One line for each reason this resume cannot promise bitwise equality with an
+    uninterrupted run (docs/resume.md, "Limits")."""
+    lines = []
+    if built.device.type == "cuda" and not torch.are_deterministic_algorithms_enabled():
+        lines.append("Resuming on cuda without torch.use_deterministic_algorithms(True): cuda kernels may "
+                     "round differently from run to run, so the result is close to, not bitwise equal to, an "
+                     "uninterrupted run.")
+    then, now = state.get("env") or {}, environment()
+    differs = [f"{k} {then[k]} -> {now[k]}" for k in ("torch", "threads") if k in then and then[k] != now[k]]
+    if differs:
+        lines.append(f"The checkpoint was written under other settings ({', '.join(differs)}); results may "
+                     "differ in the last bits from an uninterrupted run.")
+    return lines
 
 
 def load_run(run: str | Path, *, runs_dir: str | Path = "runs", model: torch.nn.Module | None = None) -> Run:
@@ -241,12 +293,14 @@ def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool
              new_lr: float | None = None, warn: Callable[[str], None] = _warn,
              save_spec: RunSpec | None = None) -> Run:
     spec = built.spec
-    sinks: list[Callback] = [StoreSink(str(folder.store_path), folder.run_id), LogFileSink(folder.log_path)]
-    if not quiet:
-        sinks.append(ConsoleSink())
+    # The console sink is there even when quiet (hidden), so its smoothing state is always in
+    # the checkpoint and a quiet run resumed with a progress bar shows the right smoothed loss.
+    sinks: list[Callback] = [StoreSink(str(folder.store_path), folder.run_id), LogFileSink(folder.log_path),
+                             ConsoleSink(show=not quiet)]
     trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
                       train=built.train, dev=built.dev, spec=spec, callbacks=[*sinks, *callbacks],
-                      checkpointer=Checkpointer(folder.checkpoints, keep=spec.keep_checkpoints),
+                      checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,
+                                                                os.environ.get(TEST_PAUSE_ENV)),
                       param_names=built.param_names,
                       accuracy_fn=None if built.dev is None else _accuracy(built.loss_name))
     if state is not None:
@@ -256,9 +310,6 @@ def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool
                 group["lr"] = new_lr
             if built.scheduler is not None:
                 built.scheduler.base_lrs = [new_lr for _ in built.scheduler.base_lrs]
-        if trainer.progress.step >= trainer.total_steps:
-            raise LearnsysError(f"Run {folder.run_id} already finished at step {trainer.progress.step} of "
-                                f"{trainer.total_steps}; nothing to resume. Pass --epochs or --steps to extend it.")
         store = RunStore(folder.store_path)
         dropped = store.truncate_after(folder.run_id, resume_step)
         store.add_event(folder.run_id, resume_step, "resume",
@@ -270,9 +321,27 @@ def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool
     run = Run(folder, model=model)
     if on_start is not None:
         on_start(run)
-    with _graceful_stop(trainer):
-        run.result = trainer.fit()
+    try:
+        with _graceful_stop(trainer):
+            folder.mark_running()  # after the handlers: a signal to this pid now stops gracefully
+            run.result = trainer.fit()
+    except BaseException as e:
+        _record_failure(trainer, e)
+        raise
+    finally:
+        folder.clear_running()
     return run
+
+
+def _record_failure(trainer: Trainer, error: BaseException) -> None:
+    """The loop raised (a failing callback, out of memory, ...): finish any checkpoint write and
+    tell the sinks, so the store says 'failed' with the reason instead of 'running' forever."""
+    with contextlib.suppress(BaseException):
+        trainer.checkpointer.wait()
+    reason = f"{type(error).__name__}: {error}".splitlines()[0]
+    with contextlib.suppress(BaseException):
+        trainer.callbacks.emit("on_fit_end", trainer, {"step": trainer.progress.step, "epoch": trainer.progress.epoch,
+                                                       "status": "failed", "reason": reason})
 
 
 def _accuracy(loss_name: str):

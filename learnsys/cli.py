@@ -45,12 +45,16 @@ def _parse_pairs(flag: str, items: list[str]) -> dict:
     return out
 
 
-def add_spec_flags(parser: argparse.ArgumentParser) -> None:
+def add_spec_flags(parser: argparse.ArgumentParser,
+                   title: str = "run spec (also settable in a --config TOML file)") -> None:
     """One flag per RunSpec field; only flags given on the command line override."""
-    group = parser.add_argument_group("run spec (also settable in a --config TOML file)")
+    group = parser.add_argument_group(title)
     for name, help_text in RunSpec.field_help().items():
         flag = "--" + name.replace("_", "-")
-        if name in _DICT_FIELDS:
+        if isinstance(getattr(RunSpec, name, None), bool):  # `--async-checkpoint` alone means true
+            group.add_argument(flag, dest=name, nargs="?", const="true", metavar="true|false",
+                               default=argparse.SUPPRESS, help=help_text)
+        elif name in _DICT_FIELDS:
             group.add_argument(flag, dest=name, nargs="+", metavar="KEY=VALUE", default=argparse.SUPPRESS,
                                help=help_text)
         elif name in _LIST_FIELDS:
@@ -106,13 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run id (a folder under --runs-dir) or a run folder path")
     _add_common(p)
     _add_ui_flags(p)
-    p.add_argument("--epochs", type=int, default=None, help="extend the run to this many epochs")
-    p.add_argument("--steps", type=int, default=None, help="extend the run to this many steps")
-    p.add_argument("--lr", type=float, default=None, help="continue with this learning rate (the run is then "
-                   "no longer identical to an uninterrupted one)")
-    p.add_argument("--checkpoint-every", type=int, default=None, help="new checkpoint interval in steps")
-    p.add_argument("--keep-checkpoints", type=int, default=None, help="new number of checkpoints to keep")
-    p.add_argument("--pace", type=float, default=None, help="new pace in steps per second (0: full speed)")
+    add_spec_flags(p, "changes on resume: --epochs/--steps (extend), --lr, --checkpoint-every, --keep-checkpoints, "
+                      "--pace, --async-checkpoint; any other field must keep the run's value (docs/resume.md)")
 
     p = sub.add_parser("predict", help="predictions of a trained run")
     p.add_argument("run", help="run id or run folder")
@@ -194,9 +193,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from . import api
 
-    changes = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("lr", args.lr),
-                                 ("checkpoint_every", args.checkpoint_every),
-                                 ("keep_checkpoints", args.keep_checkpoints), ("pace", args.pace)) if v is not None}
+    changes = spec_overrides(args)  # api.resume refuses a changed field that would break exactness
     run = _with_dashboard(args, lambda: api.resume(args.run, runs_dir=args.runs_dir, changes=changes,
                                                    quiet=args.quiet))
     _print_outcome(run)

@@ -2,6 +2,11 @@
 
     folder = RunFolder.create(runs_dir, run_id, spec, meta)   # all or nothing
     folder = RunFolder.find("20261127-120000-linear-1a2b", runs_dir="runs")  # id or path
+    folder.mark_running(); ...; folder.clear_running()       # `pid` while a process trains it
+
+The `pid` file says which process trains the run right now. A run whose store status is
+'running' but whose process is gone was killed (kill -9, power loss): `store.live_status`
+reports it as 'interrupted', and `resume` refuses to start while the process still lives.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import time
 from pathlib import Path
 
 from .errors import LearnsysError
 from .spec import RunSpec
-from .store import STORE_FILENAME, check_run_id
+from .store import PID_FILENAME, STORE_FILENAME, check_run_id, training_pid
 
 
 def new_run_id(model: str) -> str:
@@ -94,3 +100,20 @@ class RunFolder:
             return json.loads((self.path / "meta.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise LearnsysError(f"Run folder {self.path} has no readable meta.json ({e}); it is damaged.") from None
+
+    # -- which process trains the run -----------------------------------------------------
+
+    @property
+    def pid_path(self) -> Path:
+        return self.path / PID_FILENAME
+
+    def mark_running(self) -> None:
+        self.pid_path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                             "started": time.time()}), encoding="utf-8")
+
+    def clear_running(self) -> None:
+        self.pid_path.unlink(missing_ok=True)
+
+    def training_pid(self) -> int | None:
+        """The pid of a live process on this machine that trains this run, else None."""
+        return training_pid(self.path)

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -32,6 +34,7 @@ from .errors import LearnsysError
 SCHEMA_VERSION = 1
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 STORE_FILENAME = "learnsys.sqlite"
+PID_FILENAME = "pid"  # in a run folder while a process trains it: {"pid", "host", "started"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -103,6 +106,34 @@ def _to_db(value: float | None) -> float | None:
 
 def _from_db(value: float | None) -> float:
     return math.nan if value is None else value
+
+
+def training_pid(folder: str | Path | None) -> int | None:
+    """The pid in a run folder's pid file if that process is alive on this machine, else None."""
+    if not folder:
+        return None
+    try:
+        info = json.loads((Path(folder) / PID_FILENAME).read_text(encoding="utf-8"))
+        pid, host = int(info["pid"]), info["host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if host != socket.gethostname():
+        return pid  # another machine's process: cannot check, so trust the file
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, owned by someone else
+    return pid
+
+
+def live_status(status: str, folder: str | Path | None) -> str:
+    """A stored status corrected for a killed process: 'running' whose process is gone
+    (kill -9, power loss) is 'interrupted'; `learnsys resume` continues it."""
+    if status == "running" and training_pid(folder) is None:
+        return "interrupted"
+    return status
 
 
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
@@ -195,7 +226,8 @@ class RunStore:
             (rid, kind, status, created, updated, folder, data, model, spec,
              step, epoch, total, message, train_loss, dev_loss) = row
             out.append({
-                "id": rid, "kind": kind, "status": status, "created": created, "updated": updated,
+                "id": rid, "kind": kind, "status": live_status(status, folder) if kind == "train" else status,
+                "created": created, "updated": updated,
                 "folder": folder, "data": data, "model": model, "spec": json.loads(spec),
                 "step": step, "epoch": epoch, "total_steps": total, "message": message,
                 "train_loss": None if train_loss is None else train_loss,

@@ -2,6 +2,7 @@
 
 The smoothed loss is lecture 3's exponentially weighted mean; its state is saved in
 checkpoints (`state_key`), so a resumed run shows the same smoothed value it would have.
+With `show=False` (a quiet run) it draws nothing but still keeps that state.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ from ..train.callbacks import Callback
 class ConsoleSink(Callback):
     state_key = "console"
 
-    def __init__(self, beta: float = 0.9, console: Console | None = None):
+    def __init__(self, beta: float = 0.9, console: Console | None = None, show: bool = True):
         self.beta = beta
+        self.show = show
         self.smoothed: float | None = None
         self.console = console or Console(stderr=True)
         self._progress: Progress | None = None
         self._task = None
 
     def on_fit_start(self, trainer: Any, logs: dict) -> None:
+        if not self.show:
+            return
         self._progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("loss {task.fields[loss]}  smoothed {task.fields[smoothed]}"),
                                   TimeRemainingColumn(), console=self.console, transient=False)

@@ -8,9 +8,11 @@ bad input never leaves a half-made run folder behind.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..data import DataSet, Standardizer, load_data, split
@@ -62,6 +64,10 @@ def build(spec: RunSpec, *, model: torch.nn.Module | None = None, data: DataSet 
                         "set. Use --loss mse, or a classification data set.")
     n_out = components.n_outputs_for(loss_name, dataset.y.shape[1], dataset.n_classes)
     device = resolve_device(spec.device)
+    # python's and numpy's generators too, so a model or callback that draws from them is
+    # reproducible, and an uninterrupted run is one well-defined thing to resume into
+    random.seed(spec.seed)
+    np.random.seed(spec.seed)
     if model is None:
         torch.manual_seed(spec.seed)  # right before the model is built: the listing's initial weights
         model = build_model(spec.model, dataset.n_features, n_out, spec.model_args)

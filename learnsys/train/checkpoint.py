@@ -1,4 +1,4 @@
-"""Checkpoints: atomic, checksummed writes; verified reads; keep the last k.
+"""Checkpoints: atomic, checksummed writes; verified reads; keep the last k; optional async.
 
 A checkpoint file `step-00000100.pt` is a header line `LEARNSYS-CKPT 1 <sha256 hex>\\n`
 followed by the bytes of `torch.save(state)`. It is written to a temp file in the same
@@ -8,8 +8,15 @@ own checksum, so a missing or stale manifest loses nothing: `latest()` verifies 
 candidate, newest first, reports each damaged one in one line and returns the newest
 good one. Loading uses `torch.load(weights_only=True)`: no pickled code ever runs.
 
+The write streams `torch.save` straight into the temp file and hashes each chunk while
+the previous one goes to the page cache (sha256 and file writes both release the GIL), so
+a checkpoint costs about one write + fsync of its bytes; the header's checksum is filled
+in last, before the fsync. `save_async` copies the state to host memory on the caller's
+thread and writes on a background thread, one write at a time.
+
     ckpt = Checkpointer(run_folder / "checkpoints", keep=3)
     ckpt.save(step, state)          # -> Path
+    ckpt.save_async(step, state)    # -> Path (written in the background); ckpt.wait() joins it
     found, warnings = ckpt.latest() # -> (LoadedCheckpoint(state, step, path) | None, [one-line warnings])
 """
 
@@ -20,9 +27,12 @@ import io
 import json
 import os
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -30,6 +40,13 @@ MAGIC = b"LEARNSYS-CKPT 1 "
 HEADER_LEN = len(MAGIC) + 64 + 1
 MANIFEST = "manifest.json"
 FILE_PATTERN = re.compile(r"^step-(\d+)\.pt$")
+TMP_PATTERN = re.compile(r"^\.(step-\d+\.pt|manifest\.json)\.tmp$")
+_PARALLEL_HASH_BYTES = 1 << 20  # chunks at least this big are hashed on a helper thread while written
+
+# Test-only hook (the kill harness, tests/test_resume_kill.py): "<phase>:<seconds>" makes every
+# checkpoint write sleep at that phase, so a SIGKILL can land inside it. Phases: before-rename
+# (temp file complete, not yet renamed) and before-manifest (renamed, manifest not yet updated).
+TEST_PAUSE_ENV = "LEARNSYS_TEST_CHECKPOINT_PAUSE"
 
 
 @dataclass
@@ -65,13 +82,81 @@ def write_atomic(path: Path, chunks: list[bytes | memoryview], before_rename=Non
     _fsync_dir(path.parent)
 
 
+class _HashingWriter:
+    """The file-like object torch.save writes to: each chunk goes to the file and into sha256.
+
+    Big chunks are hashed on a helper thread while this thread writes them; `write` returns
+    only when both are done, so torch may reuse its buffer right after."""
+
+    def __init__(self, file, pool: ThreadPoolExecutor):
+        self.file, self.pool = file, pool
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk) -> int:
+        view = memoryview(chunk).cast("B")
+        n = view.nbytes
+        if n >= _PARALLEL_HASH_BYTES:
+            hashing = self.pool.submit(self.sha.update, view)
+            self.file.write(view)
+            hashing.result()
+        else:
+            self.sha.update(view)
+            self.file.write(view)
+        self.size += n
+        return n
+
+    def flush(self) -> None:
+        pass
+
+
+def write_state(path: Path, state: dict, before_rename=None) -> tuple[str, int]:
+    """Stream `torch.save(state)` into a checksummed checkpoint at `path`, atomically.
+
+    Returns (sha256 hex of the payload, file size in bytes)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f, ThreadPoolExecutor(1, thread_name_prefix="learnsys-hash") as pool:
+        f.write(MAGIC + b"0" * 64 + b"\n")       # placeholder; the real checksum is known at the end
+        writer = _HashingWriter(f, pool)
+        torch.save(state, writer)
+        digest = writer.sha.hexdigest()
+        f.seek(0)
+        f.write(MAGIC + digest.encode() + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    if before_rename is not None:
+        before_rename(tmp)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return digest, HEADER_LEN + writer.size
+
+
 def serialize(state: dict) -> tuple[bytes, memoryview]:
-    """(header, payload) for a state dict: the header holds the payload's sha256."""
+    """(header, payload) for a state dict in memory: the header holds the payload's sha256."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getbuffer()
     digest = hashlib.sha256(payload).hexdigest().encode()
     return MAGIC + digest + b"\n", payload
+
+
+def to_host(obj: Any, into: Any = None) -> Any:
+    """A copy of a state dict whose tensors are CPU tensors shared with nothing in training.
+
+    `into`, a previous copy of the same structure, is reused where shapes and dtypes match:
+    copying into memory that is already mapped is several times faster than fresh tensors."""
+    if isinstance(obj, torch.Tensor):
+        if (isinstance(into, torch.Tensor) and into.shape == obj.shape and into.dtype == obj.dtype
+                and into.device.type == "cpu" and obj.layout == torch.strided and into.is_contiguous()):
+            return into.copy_(obj.detach())
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        into = into if isinstance(into, dict) else {}
+        return {k: to_host(v, into.get(k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        into = into if isinstance(into, (list, tuple)) and len(into) == len(obj) else [None] * len(obj)
+        return type(obj)(to_host(v, w) for v, w in zip(obj, into))
+    return obj
 
 
 def read_verified(path: Path) -> dict:
@@ -90,34 +175,122 @@ def read_verified(path: Path) -> dict:
     try:
         return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
     except Exception as e:  # a checksum match with an unreadable payload: written by something else
-        raise CheckpointDamaged(f"cannot be loaded ({type(e).__name__}: {e})") from None
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise CheckpointDamaged(f"cannot be loaded ({type(e).__name__}: {first})") from None
+
+
+def _read_header_digest(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_LEN)
+    except OSError:
+        return None
+    return head[len(MAGIC):-1].decode("ascii", "replace") if head.startswith(MAGIC) else None
 
 
 class Checkpointer:
     def __init__(self, folder: str | Path, keep: int = 3):
         self.folder = Path(folder)
         self.keep = keep
-        self.before_rename = None  # test hook: called between the temp write and the rename
+        self.before_rename: Callable[[Path], None] | None = None    # test hook: temp file complete, not renamed
+        self.before_manifest: Callable[[Path], None] | None = None  # test hook: file renamed, manifest not written
+        self._pending: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._host: dict | None = None  # the last async host copy, reused by the next one
+
+    @classmethod
+    def with_test_pause(cls, folder: str | Path, keep: int, pause: str | None) -> "Checkpointer":
+        """A Checkpointer that sleeps inside each write when `pause` ("<phase>:<seconds>",
+        from TEST_PAUSE_ENV) says so. Test-only: lets the kill harness land a SIGKILL there."""
+        ckpt = cls(folder, keep)
+        if pause:
+            phase, _, seconds = pause.partition(":")
+            hook = lambda _path: time.sleep(float(seconds))  # noqa: E731
+            if phase not in ("before-rename", "before-manifest"):
+                raise ValueError(f"{TEST_PAUSE_ENV}={pause!r}: phase must be before-rename or before-manifest")
+            setattr(ckpt, phase.replace("-", "_"), hook)
+        return ckpt
 
     def path_for(self, step: int) -> Path:
         return self.folder / f"step-{step:08d}.pt"
 
+    # -- writing --------------------------------------------------------------------------
+
     def save(self, step: int, state: dict) -> Path:
-        return self.write(step, *serialize(state))
+        """Write the checkpoint for `step` now; when this returns it is durable."""
+        self.wait()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.path_for(step)
+        digest, size = write_state(path, state, self.before_rename)
+        self._after_write(step, path, digest, size)
+        return path
+
+    def save_async(self, step: int, state: dict) -> Path:
+        """Copy `state` to host memory now, write it on a background thread; returns the path it
+        will have. Waits for the previous write first (never two at once); a write error is
+        raised by the next `save`/`save_async`/`wait`."""
+        self.wait()
+        host_state = self._host = to_host(state, self._host)  # all the caller waits for (and a previous write)
+
+        def work() -> None:
+            try:
+                self.save(step, host_state)
+            except BaseException as e:  # kept and raised on the caller's thread
+                self._error = e
+
+        self._pending = threading.Thread(target=work, name="learnsys-checkpoint", daemon=True)
+        self._pending.start()
+        return self.path_for(step)
+
+    def wait(self) -> None:
+        """Block until a background write has finished; raise its error, if any."""
+        if self._pending is not None and self._pending is not threading.current_thread():
+            self._pending.join()
+            self._pending = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def write(self, step: int, header: bytes, payload: memoryview | bytes) -> Path:
+        """Write an already serialised checkpoint (see `serialize`)."""
+        self.wait()
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path_for(step)
         write_atomic(path, [header, payload], self.before_rename)
-        entries = [e for e in self._manifest_entries() if e["step"] != step]
-        entries.append({"file": path.name, "step": step, "sha256": header[len(MAGIC):-1].decode(),
-                        "bytes": len(header) + len(payload), "time": time.time()})
-        entries.sort(key=lambda e: e["step"])
-        for old in entries[:-self.keep]:
-            (self.folder / old["file"]).unlink(missing_ok=True)
-        entries = entries[-self.keep:]
-        write_atomic(self.folder / MANIFEST, [json.dumps({"format": 1, "checkpoints": entries}, indent=1).encode()])
+        self._after_write(step, path, header[len(MAGIC):-1].decode(), len(header) + len(payload))
         return path
+
+    def _after_write(self, step: int, path: Path, digest: str, size: int) -> None:
+        """Prune and index: the file just written is the newest; files of later steps are
+        stale (a resume from an older checkpoint passed over them as damaged) and go, as do
+        all but the `keep` newest and any temp file left by a killed write."""
+        if self.before_manifest is not None:
+            self.before_manifest(path)
+        known = {e["file"]: e for e in self._manifest_entries()}
+        on_disk = []
+        for p in self.folder.iterdir():
+            m = FILE_PATTERN.match(p.name)
+            if m:
+                on_disk.append((int(m.group(1)), p))
+            elif TMP_PATTERN.match(p.name) and p != path.with_name(f".{path.name}.tmp"):
+                p.unlink(missing_ok=True)
+        on_disk.sort()
+        kept = [(s, p) for s, p in on_disk if s <= step][-self.keep:]
+        for s, p in on_disk:
+            if (s, p) not in kept:
+                p.unlink(missing_ok=True)
+        entries = []
+        for s, p in kept:
+            if p == path:
+                entries.append({"file": p.name, "step": s, "sha256": digest, "bytes": size, "time": time.time()})
+            elif p.name in known:
+                entries.append(known[p.name])
+            else:  # renamed into place by a process killed before it wrote the manifest
+                entries.append({"file": p.name, "step": s, "sha256": _read_header_digest(p),
+                                "bytes": p.stat().st_size, "time": p.stat().st_mtime})
+        write_atomic(self.folder / MANIFEST, [json.dumps({"format": 1, "checkpoints": entries}, indent=1).encode()])
+
+    # -- reading --------------------------------------------------------------------------
 
     def _manifest_entries(self) -> list[dict]:
         try:
@@ -128,18 +301,18 @@ class Checkpointer:
     def candidates(self) -> tuple[list[tuple[int, Path]], list[str]]:
         """Every checkpoint file on disk, newest first, and warnings about the manifest."""
         warnings = []
-        if self.folder.is_dir() and not (self.folder / MANIFEST).exists():
-            warnings.append(f"Checkpoint manifest {self.folder / MANIFEST} is missing; using the checkpoint files "
-                            "found in the folder, each verified by its own checksum.")
-        elif self.folder.is_dir() and not self._manifest_entries():
-            warnings.append(f"Checkpoint manifest {self.folder / MANIFEST} is unreadable; using the checkpoint "
-                            "files found in the folder, each verified by its own checksum.")
         found = []
         if self.folder.is_dir():
             for p in self.folder.iterdir():
                 m = FILE_PATTERN.match(p.name)
                 if m:
                     found.append((int(m.group(1)), p))
+        if found and not (self.folder / MANIFEST).exists():
+            warnings.append(f"Checkpoint manifest {self.folder / MANIFEST} is missing; using the checkpoint files "
+                            "found in the folder, each verified by its own checksum.")
+        elif found and not self._manifest_entries():
+            warnings.append(f"Checkpoint manifest {self.folder / MANIFEST} is unreadable; using the checkpoint "
+                            "files found in the folder, each verified by its own checksum.")
         return sorted(found, reverse=True), warnings
 
     def latest(self) -> tuple[LoadedCheckpoint | None, list[str]]:

@@ -3,11 +3,13 @@
 Lecture 3 shows what a too-high learning rate does: the cost curve shoots up. The guard
 checks the loss every `every` steps (one device sync per check, never per step). On
 divergence it either warns, or restores the state of the last checkpoint (kept in memory
-by `snapshot()`, which the loop calls at every checkpoint and at start) and continues with
-the learning rate multiplied by `factor`.
+by `snapshot()`, which the loop calls at start and at every step that is a multiple of
+`checkpoint_every`) and continues with the learning rate multiplied by `factor`.
 
-Checks happen at fixed steps and snapshots at checkpoints, so a resumed run makes exactly
-the same decisions as an uninterrupted one.
+Checks and snapshots happen at fixed steps, so a resumed run makes exactly the same
+decisions as an uninterrupted one. A checkpoint written off that schedule (on Ctrl-C, at
+the end) carries the snapshot itself (`state_dict(with_snapshot=True)`); one written on it
+does not need to, since its state is the snapshot.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ class DivergenceGuard:
             return f"loss {value:.4g} exceeds {self.explode:g}x the first loss ({self.first_loss:.4g})"
         return None
 
+    @property
+    def has_snapshot(self) -> bool:
+        return self._snapshot is not None
+
     def snapshot(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
         if self.mode != "rollback":
             return
@@ -72,9 +78,13 @@ class DivergenceGuard:
     def exhausted(self) -> bool:
         return self.rollbacks >= MAX_ROLLBACKS
 
-    def state_dict(self) -> dict:
-        return {"first_loss": self.first_loss, "rollbacks": self.rollbacks}
+    def state_dict(self, with_snapshot: bool = False) -> dict:
+        state = {"first_loss": self.first_loss, "rollbacks": self.rollbacks}
+        if with_snapshot and self._snapshot is not None:
+            state["snapshot"] = self._snapshot
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.first_loss = state["first_loss"]
         self.rollbacks = state["rollbacks"]
+        self._snapshot = state.get("snapshot")  # None: the loop snapshots the loaded state itself

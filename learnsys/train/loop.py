@@ -87,9 +87,12 @@ class Trainer:
         permute = spec.shuffle and n_batches > 1
         per_step_scheduler = scheduler is not None and spec.scheduler_interval == "step"
         pace_start, pace_step0 = time.perf_counter(), p.step
-        self.guard.snapshot(model, optimizer, scheduler)
+        if not self.guard.has_snapshot:  # a fresh run, or resumed at a step where the snapshot is the state
+            self.guard.snapshot(model, optimizer, scheduler)
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
                                     "resumed": self.resumed_from is not None})
+        if self.checkpointer is not None and p.step == 0:
+            self.save_checkpoint()  # so a run killed before its first interval resumes too (from step 0)
         status, reason = "finished", f"reached step {self.total_steps}"
         order, order_epoch = None, -1
         model.train()
@@ -143,8 +146,12 @@ class Trainer:
                         lrs = self.guard.rollback(model, optimizer, scheduler)
                         self._event("divergence", f"Divergence at step {p.step}: {why}; rolled back to the last "
                                     f"checkpoint's weights, lr now {lrs[0]:.4g}.", {"lr": lrs})
-            if self.checkpointer is not None and p.step % spec.checkpoint_every == 0 and p.step < self.total_steps:
-                self.save_checkpoint()
+            if p.step % spec.checkpoint_every == 0:
+                if self.checkpointer is not None and p.step < self.total_steps:
+                    self.save_checkpoint()
+                # The guard's rollback target: the state at the last *scheduled* checkpoint step, so
+                # it is the same whether or not the run was stopped or resumed in between.
+                self.guard.snapshot(model, optimizer, scheduler)
             if spec.pace:
                 delay = pace_start + (p.step - pace_step0) / spec.pace - time.perf_counter()
                 if delay > 0:
@@ -157,6 +164,7 @@ class Trainer:
 
         if self.checkpointer is not None and status != "failed":
             self.save_checkpoint()
+            self.checkpointer.wait()  # an async write is complete (or has raised) before fit returns
         else:
             self._flush()
         end = {"step": p.step, "epoch": p.epoch, "status": status, "reason": reason}
@@ -180,12 +188,18 @@ class Trainer:
         return out
 
     def save_checkpoint(self) -> None:
-        """Flush metrics, let sinks make them durable, then write the state atomically."""
+        """Flush metrics, let sinks make them durable, then write the state atomically.
+
+        The order is the resume contract: every metric row up to `step` is durable before the
+        checkpoint for `step` can exist. With `spec.async_checkpoint` the state is copied to
+        host memory here and written on a background thread (still after the barrier)."""
         self._flush()
         step = self.progress.step
         self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "before", "path": None})
-        path = self.checkpointer.save(step, self.state_dict())
-        self.guard.snapshot(self.model, self.optimizer, self.scheduler)
+        if self.spec.async_checkpoint:
+            path = self.checkpointer.save_async(step, self.state_dict())
+        else:
+            path = self.checkpointer.save(step, self.state_dict())
         self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "after", "path": str(path)})
 
     def _flush(self) -> None:

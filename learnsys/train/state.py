@@ -59,6 +59,13 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def environment() -> dict:
+    """What decides the floating-point results besides the state: a resume compares it and says
+    in one line when bitwise exactness cannot be promised (another torch, thread count, ...)."""
+    return {"torch": str(torch.__version__), "threads": torch.get_num_threads(),
+            "deterministic": torch.are_deterministic_algorithms_enabled()}
+
+
 class TrainState:
     """The whole resumable state of a trainer, as one `state_dict()`."""
 
@@ -74,7 +81,10 @@ class TrainState:
             "scheduler": None if t.scheduler is None else t.scheduler.state_dict(),
             "progress": t.progress.state_dict(),
             "rng": rng_state(),
-            "guard": t.guard.state_dict(),
+            # off the checkpoint_every schedule (Ctrl-C, the end) the guard's rollback target is
+            # an older state, so it travels with the checkpoint
+            "guard": t.guard.state_dict(with_snapshot=t.progress.step % t.spec.checkpoint_every != 0),
+            "env": environment(),
             "callbacks": t.callbacks.state_dict(),
         }
 

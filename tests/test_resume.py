@@ -1,0 +1,338 @@
+"""Exact resume (issue 3), in process: damaged checkpoints, refused and allowed changes,
+graceful stops, the guard's rollback target, async checkpoints, run status after a crash.
+
+The kill harness with real SIGKILLs is tests/test_resume_kill.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from learnsys import api
+from learnsys.spec import RunSpec
+from learnsys.store import RunStore
+from learnsys.train.callbacks import Callback, CallbackError
+from learnsys.train.checkpoint import MANIFEST, Checkpointer, read_verified
+from .resume_checks import assert_bitwise, assert_same_state, newest_state
+
+# 90 train rows / batch 16 = 6 steps per epoch, 6 epochs = 36 steps; checkpoints at 0, 10,
+# 20, 30 and 36 (the end), the last 3 kept.
+BASE = dict(data="synthetic-linear", data_args={"size": 120, "features": 2, "noise": 0.3}, dev=0.25, model="mlp:8",
+            optimizer="adam", lr=0.02, scheduler="StepLR", scheduler_args={"step_size": 2, "gamma": 0.5},
+            batch_size=16, epochs=6, eval_every=5, checkpoint_every=10, keep_checkpoints=3, seed=1)
+TOTAL = 36
+
+
+def train(runs: Path, run_id: str, callbacks=(), **changes) -> api.Run:
+    return api.train(RunSpec.from_dict({**BASE, **changes, "run_id": run_id}), runs_dir=runs, callbacks=callbacks)
+
+
+def history(runs: Path, run_id: str) -> list:
+    return api.load_run(run_id, runs_dir=runs).history()
+
+
+def status(runs: Path, run_id: str) -> str:
+    return RunStore(runs / "learnsys.sqlite", readonly=True).run(run_id)["status"]
+
+
+def snapshot(runs: Path, run_id: str) -> tuple:
+    """Everything a refused resume must leave as it was."""
+    folder = runs / run_id
+    files = {p.name: p.read_bytes() for p in sorted((folder / "checkpoints").iterdir())}
+    return files, (folder / "spec.toml").read_text(), history(runs, run_id), status(runs, run_id)
+
+
+def resume_cli(cli, runs: Path, run_id: str, *flags: str):
+    return cli("resume", run_id, "--runs-dir", runs, "--no-ui", "--quiet", *flags)
+
+
+class StopAtStep(Callback):
+    """What SIGINT does, at a chosen step: the loop finishes the step, checkpoints, returns."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_epoch_end(self, trainer, logs):
+        if logs["step"] >= self.step:
+            trainer.stop(f"test stop at step {logs['step']}")
+
+
+@pytest.fixture
+def reference(runs_dir: Path) -> Path:
+    train(runs_dir, "ref")
+    return runs_dir / "ref"
+
+
+# -- damaged checkpoints ----------------------------------------------------------------
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip_bit(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) * 2 // 3] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def cut_header(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:20])
+
+
+@pytest.mark.parametrize("damage, says", [(truncate, "fails its checksum"), (flip_bit, "fails its checksum"),
+                                          (cut_header, "has no valid header")])
+def test_damaged_newest_checkpoint_is_reported_and_the_previous_one_used(cli, runs_dir, reference, damage, says):
+    train(runs_dir, "a")
+    newest = runs_dir / "a" / "checkpoints" / f"step-{TOTAL:08d}.pt"
+    damage(newest)
+    r = resume_cli(cli, runs_dir, "a")
+    assert r.code == 0, r.err
+    warnings = r.err.strip().splitlines()
+    assert len(warnings) == 1 and warnings[0].startswith("warning: Checkpoint") and says in warnings[0]
+    assert newest.name in warnings[0] and "trying the previous one" in warnings[0]
+    assert f"finished at step {TOTAL}" in r.out
+    assert_same_state(reference, runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+
+
+def test_missing_manifest_is_one_warning_and_files_are_still_verified(cli, runs_dir, reference):
+    train(runs_dir, "a", epochs=3)                               # ends at step 18, off the checkpoint schedule
+    ckpts = runs_dir / "a" / "checkpoints"
+    (ckpts / MANIFEST).unlink()
+    flip_bit(ckpts / "step-00000018.pt")
+    r = resume_cli(cli, runs_dir, "a", "--epochs", "6")
+    assert r.code == 0, r.err
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 2 and "manifest.json is missing" in lines[0] and "step-00000018.pt fails" in lines[1]
+    assert_same_state(reference, runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+    assert json.loads((ckpts / MANIFEST).read_text())["checkpoints"][-1]["step"] == TOTAL
+
+
+def test_no_good_checkpoint_is_one_error_and_changes_nothing(cli, runs_dir):
+    train(runs_dir, "a", epochs=3)
+    for p in (runs_dir / "a" / "checkpoints").glob("step-*.pt"):
+        flip_bit(p)
+    before = snapshot(runs_dir, "a")
+    r = resume_cli(cli, runs_dir, "a", "--epochs", "6")
+    assert r.code != 0
+    lines = r.err.strip().splitlines()
+    assert lines[-1].startswith("error: Run a has no usable checkpoint") and "nothing was changed" in lines[-1]
+    assert all(line.startswith("warning: Checkpoint") for line in lines[:-1]) and len(lines) == 1 + 3
+    assert snapshot(runs_dir, "a") == before
+    assert not (runs_dir / "a" / "pid").exists()
+
+
+def test_resume_of_a_finished_run_says_so_and_changes_nothing(cli, runs_dir, reference):
+    before = snapshot(runs_dir, "ref")
+    r = resume_cli(cli, runs_dir, "ref")
+    assert r.code == 0 and r.err == ""
+    assert f"already finished at step {TOTAL} of {TOTAL}" in r.out and "--epochs" in r.out
+    assert snapshot(runs_dir, "ref") == before
+
+
+# -- what may change on resume ----------------------------------------------------------
+
+@pytest.mark.parametrize("first, extend", [(dict(epochs=3), ("--epochs", "6")),     # ends off schedule (18)
+                                           (dict(steps=20), ("--steps", "36"))])    # ends on schedule (20)
+def test_extending_a_finished_run_equals_the_longer_uninterrupted_run(cli, runs_dir, reference, first, extend):
+    train(runs_dir, "a", **first)
+    r = resume_cli(cli, runs_dir, "a", *extend)
+    assert r.code == 0 and r.err == "", r.err
+    assert_same_state(reference, runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+    assert RunSpec.load(runs_dir / "a" / "spec.toml").to_dict()[extend[0][2:]] == int(extend[1])
+
+
+@pytest.mark.parametrize("flags, field", [(("--batch-size", "8"), "batch_size"),
+                                          (("--data", "lecture"), "data"),
+                                          (("--model", "mlp:16"), "model"),
+                                          (("--seed", "2"), "seed"),
+                                          (("--optimizer", "sgd", "--epochs", "9"), "optimizer")])
+def test_a_change_that_breaks_exactness_is_refused_and_changes_nothing(cli, runs_dir, flags, field):
+    train(runs_dir, "a", epochs=3)
+    before = snapshot(runs_dir, "a")
+    r = resume_cli(cli, runs_dir, "a", *flags)
+    assert r.code == 2 and r.out == ""
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: Cannot change {field} on resume")
+    assert f"trained with {field} = " in lines[0] and "Allowed changes: epochs, steps, lr" in lines[0]
+    assert snapshot(runs_dir, "a") == before
+
+
+def test_unchanged_values_of_other_fields_are_accepted(cli, runs_dir, reference):
+    train(runs_dir, "a", epochs=3)
+    r = resume_cli(cli, runs_dir, "a", "--batch-size", "16", "--seed", "1", "--epochs", "6", "--async-checkpoint",
+                   "--keep-checkpoints", "2")
+    assert r.code == 0, r.err
+    assert_same_state(reference, runs_dir / "a")
+    assert len(list((runs_dir / "a" / "checkpoints").glob("step-*.pt"))) == 2
+
+
+def test_a_new_learning_rate_applies_from_the_checkpoint_on(cli, runs_dir):
+    train(runs_dir, "a", epochs=3, scheduler="", scheduler_args={})
+    r = resume_cli(cli, runs_dir, "a", "--epochs", "6", "--lr", "0.001")
+    assert r.code == 0, r.err
+    lrs = dict((s, v) for s, n, v in history(runs_dir, "a") if n == "lr")
+    assert lrs[18] == 0.02 and lrs[19] == 0.001 and lrs[TOTAL] == 0.001
+
+
+# -- graceful stop, the guard, async ------------------------------------------------------
+
+def test_stop_then_resume_equals_the_uninterrupted_run(runs_dir, reference):
+    run = train(runs_dir, "a", callbacks=[StopAtStep(23)])
+    assert run.result.status == "stopped" and run.result.step == 24  # the epoch ends at 24; every step checks
+    assert status(runs_dir, "a") == "stopped"
+    assert newest_state(runs_dir / "a")[0] == 24
+    api.resume("a", runs_dir=runs_dir)
+    assert_same_state(reference, runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+
+
+def test_guard_rollback_target_survives_a_stop_off_the_checkpoint_schedule(runs_dir):
+    # lr 0.5 makes gradient descent on the lecture data diverge; the guard (checks every 50
+    # steps) rolls back to the state at the last multiple of checkpoint_every and halves lr,
+    # twice. A stop at step 73 must not move the second rollback's target (step 50's state).
+    diverging = dict(data="lecture", data_args={}, dev=0.0, model="linear", optimizer="sgd", lr=0.5, scheduler="",
+                     scheduler_args={}, batch_size="full", epochs=150, eval_every=0, checkpoint_every=50)
+    train(runs_dir, "ref", **diverging)
+    rollbacks = [e for e in RunStore(runs_dir / "learnsys.sqlite", readonly=True).events("ref")
+                 if e["kind"] == "divergence"]
+    assert [e["step"] for e in rollbacks] == [50, 100]
+    run = train(runs_dir, "a", callbacks=[StopAtStep(73)], **diverging)
+    assert run.result.status == "stopped" and run.result.step == 73
+    assert "snapshot" in newest_state(runs_dir / "a")[1]["guard"]  # off schedule: the target travels along
+    api.resume("a", runs_dir=runs_dir)
+    assert_same_state(runs_dir / "ref", runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+
+
+def test_async_checkpoints_are_the_same_files_and_resume_the_same(runs_dir, reference):
+    run = train(runs_dir, "a", async_checkpoint=True, callbacks=[StopAtStep(23)])
+    assert run.result.status == "stopped"
+    api.resume("a", runs_dir=runs_dir)
+    assert_same_state(reference, runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+    train(runs_dir, "b", async_checkpoint=True)
+    for p in sorted((reference / "checkpoints").glob("step-*.pt")):
+        assert_bitwise(read_verified(p), read_verified(runs_dir / "b" / "checkpoints" / p.name), p.name)
+
+
+def test_async_write_error_is_raised_on_the_loop_thread(tmp_path):
+    ckpt = Checkpointer(tmp_path / "c")
+
+    def fail(_path):
+        raise OSError(28, "No space left on device")
+
+    ckpt.before_rename = fail
+    ckpt.save_async(1, {"w": torch.ones(3)})
+    with pytest.raises(OSError, match="No space left"):
+        ckpt.wait()
+    ckpt.before_rename = None
+    ckpt.save_async(2, {"w": torch.ones(3)})
+    ckpt.wait()
+    assert ckpt.latest()[0].step == 2
+
+
+def test_quiet_runs_keep_the_console_smoothing_state(runs_dir, reference):
+    smoothed = newest_state(reference)[1]["callbacks"]["console"]["smoothed"]
+    assert isinstance(smoothed, float)
+
+
+# -- the checkpoint folder after kills ------------------------------------------------------
+
+def test_a_kill_between_rename_and_manifest_loses_nothing(tmp_path):
+    ckpt = Checkpointer(tmp_path, keep=2)
+    ckpt.save(10, {"w": torch.full((2,), 10.0)})
+
+    def killed(_path):
+        raise KeyboardInterrupt  # stands for SIGKILL at this point
+
+    ckpt.before_manifest = killed
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save(20, {"w": torch.full((2,), 20.0)})
+    assert [e["step"] for e in json.loads((tmp_path / MANIFEST).read_text())["checkpoints"]] == [10]
+    found, warnings = Checkpointer(tmp_path).latest()
+    assert found.step == 20 and warnings == []
+    ckpt.before_manifest = None
+    ckpt.save(30, {"w": torch.full((2,), 30.0)})
+    entries = json.loads((tmp_path / MANIFEST).read_text())["checkpoints"]
+    assert [e["step"] for e in entries] == [20, 30] and all(len(e["sha256"]) == 64 for e in entries)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "step-00000020.pt", "step-00000030.pt"]
+
+
+def test_temp_files_and_stale_newer_checkpoints_are_removed_by_the_next_write(tmp_path):
+    ckpt = Checkpointer(tmp_path, keep=3)
+    for step in (10, 20, 30):
+        ckpt.save(step, {"w": torch.full((2,), float(step))})
+    flip_bit(tmp_path / "step-00000030.pt")
+    (tmp_path / ".step-00000040.pt.tmp").write_bytes(b"half a checkpoint")
+    found, _ = ckpt.latest()
+    assert found.step == 20          # a resume continues from 20 and writes 30 again later
+    ckpt.save(25, {"w": torch.zeros(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "step-00000010.pt", "step-00000020.pt",
+                                                         "step-00000025.pt"]
+
+
+# -- run status after a crash -----------------------------------------------------------
+
+def test_a_failing_callback_marks_the_run_failed_not_running(runs_dir):
+    class Boom(Callback):
+        def on_epoch_end(self, trainer, logs):
+            if logs["step"] >= 12:
+                raise RuntimeError("disk on fire")
+
+    with pytest.raises(CallbackError, match="Boom failed in on_epoch_end"):
+        train(runs_dir, "a", callbacks=[Boom()])
+    rec = RunStore(runs_dir / "learnsys.sqlite", readonly=True).run("a")
+    assert rec["status"] == "failed" and "disk on fire" in rec["message"]
+    assert not (runs_dir / "a" / "pid").exists()
+
+
+def test_a_killed_run_shows_interrupted_and_a_live_one_cannot_be_resumed(cli, runs_dir):
+    train(runs_dir, "a", epochs=3)
+    store = RunStore(runs_dir / "learnsys.sqlite")
+    store.update_run("a", status="running")  # what a kill -9 leaves behind
+    store.close()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid_file = runs_dir / "a" / "pid"
+    import socket
+
+    pid_file.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": 0}))
+    assert status(runs_dir, "a") == "interrupted"
+    r = cli("runs", "--runs-dir", runs_dir, "--json")
+    assert [x["status"] for x in json.loads(r.out)] == ["interrupted"]
+    pid_file.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": 0}))
+    assert status(runs_dir, "a") == "running"
+    before = snapshot(runs_dir, "a")
+    r = resume_cli(cli, runs_dir, "a", "--epochs", "6")
+    assert r.code == 2 and f"still being trained by process {os.getpid()}" in r.err
+    assert snapshot(runs_dir, "a") == before
+
+
+def test_changed_data_file_is_refused(cli, runs_dir, tmp_path):
+    csv = tmp_path / "d.csv"
+    csv.write_text("x,y\n" + "".join(f"{i},{2 * i + 1}\n" for i in range(12)))
+    api.train(RunSpec.from_dict(dict(data=str(csv), model="linear", batch_size=4, epochs=2, run_id="c")),
+              runs_dir=runs_dir)
+    csv.write_text("x,y\n" + "".join(f"{i},{2 * i + 2}\n" for i in range(12)))
+    before = snapshot(runs_dir, "c")
+    r = resume_cli(cli, runs_dir, "c", "--epochs", "4")
+    assert r.code == 2 and "is not what it was trained on" in r.err and len(r.err.strip().splitlines()) == 1
+    assert snapshot(runs_dir, "c") == before
+
+
+def test_a_different_environment_is_said_in_one_line(runs_dir, reference):
+    _, state = newest_state(reference)
+    built = api.build(RunSpec.load(reference / "spec.toml"))
+    assert api.exactness_limits(state, built) == []
+    state["env"]["threads"] = torch.get_num_threads() + 3
+    lines = api.exactness_limits(state, built)
+    assert len(lines) == 1 and "threads" in lines[0] and "last bits" in lines[0]

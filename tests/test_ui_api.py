@@ -400,3 +400,29 @@ def test_ui_does_not_import_the_training_loop():
                 assert not any(bad in name for bad in ("learnsys.train", "learnsys.api", "..train", "..api")), \
                     f"{path.name} imports {name}"
                 assert name.split(".")[0] != "torch", f"{path.name} imports torch"
+
+
+def test_dashboard_exits_when_its_parent_is_killed(runs: Path, tmp_path: Path):
+    """kill -9 of the training process must not leave a server holding the port."""
+    port = _free_port()
+    script = tmp_path / "parent.py"
+    script.write_text("import sys, time\nfrom learnsys.ui.launch import start_dashboard\n"
+                      f"start_dashboard({str(runs)!r}, port={port})\nprint('up', flush=True)\ntime.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "up"
+        assert httpx.get(f"http://127.0.0.1:{port}/api/health").status_code == 200
+        parent.kill()
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=0.5)
+            except httpx.TransportError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the dashboard outlived its parent")
+    finally:
+        if parent.poll() is None:
+            parent.kill()

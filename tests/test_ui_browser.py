@@ -196,6 +196,11 @@ def test_finished_run_shows_all_points(env, page):
     assert series["steps"] == list(range(1, STEPS + 1)) and series["complete"] is True
     events = page.evaluate("window.learnsysDebug.state.data.live.events.map(e => e.kind)")
     assert "checkpoint" in events and "end" in events
+    # Predict with the trained model, from the page.
+    page.fill("#predict-input", "4; 5")
+    page.click('#predict-form button[type="submit"]')
+    page.wait_for_function("() => (window.learnsysDebug.lastPrediction || []).length === 2", timeout=15_000)
+    assert page.locator("#predict-out tr").count() == 3  # header + two rows
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     assert not page.errors, page.errors

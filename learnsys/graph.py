@@ -12,7 +12,8 @@ How the values and gradients are caught, without changing the model:
   - gradients: a pre-hook on every autograd node receives ∂loss/∂(node's output) when the
     backward pass reaches it; the hooks' call order is the backward order the view steps through;
   - modules: forward pre/post hooks tell which module each operation ran in, so a graph with
-    more than `COLLAPSE_OVER` nodes can be drawn as module boxes that expand.
+    more than `COLLAPSE_OVER` nodes can be drawn as module boxes that expand (grouped at the
+    deepest module level that leaves at most `COLLAPSE_OVER` boxes and nodes).
 
 The JSON shape (`capture`'s return value, stored as artifact 'graph') is in docs/lectures.md.
 """
@@ -158,6 +159,7 @@ def capture(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callabl
     loss.backward()
 
     nodes[0].update(kind="loss")
+    _inherit_modules(nodes, edges)
     for node in nodes:
         node["grad"] = tensor_json(grads.get(node["id"]))
     _layers(nodes, edges)
@@ -169,6 +171,22 @@ def capture(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callabl
     if len(nodes) > COLLAPSE_OVER:
         _collapse(graph)
     return graph
+
+
+def _inherit_modules(nodes: list[dict], edges: list[dict]) -> None:
+    """Operations no recorded call made (`t` inside `linear`) belong to the module of their consumer."""
+    by_id = {n["id"]: n for n in nodes}
+    consumer = {}
+    for e in edges:
+        consumer.setdefault(e["source"], e["target"])
+    changed = True
+    while changed:
+        changed = False
+        for n in nodes:
+            c = consumer.get(n["id"])
+            if n["kind"] == "op" and not n["module"] and c and by_id[c]["module"]:
+                n["module"] = by_id[c]["module"]
+                changed = True
 
 
 def _layers(nodes: list[dict], edges: list[dict]) -> None:
@@ -196,13 +214,22 @@ def _layers(nodes: list[dict], edges: list[dict]) -> None:
 
 
 def _collapse(graph: dict) -> None:
-    """Group nodes by their module two levels deep (`net.0`), so a big graph draws as boxes."""
+    """Group nodes into module boxes: the deepest module level at which the boxed graph has at most
+    COLLAPSE_OVER nodes (level 1 if none does), so a big graph draws as boxes that expand."""
+    def key(n: dict, depth: int) -> str:
+        return ".".join(n["module"].split(".")[:depth]) if n["module"] and n["kind"] != "loss" else ""
+
+    depth = 1
+    for d in range(1, 1 + max(len(n["module"].split(".")) for n in graph["nodes"])):
+        keys = {key(n, d) for n in graph["nodes"] if key(n, d)}
+        if len(keys) + sum(1 for n in graph["nodes"] if not key(n, d)) <= COLLAPSE_OVER:
+            depth = d
     groups: dict[str, list[str]] = {}
     for n in graph["nodes"]:
-        key = ".".join(n["module"].split(".")[:2]) if n["module"] else ""
-        if key and n["kind"] != "loss":
-            groups.setdefault(key, []).append(n["id"])
-            n["group"] = key
+        k = key(n, depth)
+        if k:
+            groups.setdefault(k, []).append(n["id"])
+            n["group"] = k
     graph["collapsed"] = True
     graph["groups"] = [{"id": f"g:{k}", "module": k, "nodes": v} for k, v in groups.items()]
 

@@ -1,0 +1,196 @@
+"""The lecture views in a real browser (chromium via Playwright), on the dashboard page:
+search curve / heat map / sortable table, the landscape with its path slider and live
+updates, the graph stepped through the backward pass, module boxes that expand, zh/en.
+Screenshots go to test-artifacts/lectures-*.png. `window.learnsysLectureDebug` exposes what
+the views drew, so the assertions compare numbers, not pixels."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("chromium is not installed (.ci/run installs it)", allow_module_level=True)
+
+LIVE_SCRIPT = """
+import sys, learnsys
+from learnsys.landscape import LiveLandscape
+runs = sys.argv[1]
+cb = LiveLandscape(runs + "/learnsys.sqlite", "live", min_interval=0.2)
+learnsys.fit("linear", "lecture", runs_dir=runs, run_id="live", epochs=300, lr=0.02, pace=30.0, callbacks=[cb])
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(*args) -> str:
+    from learnsys.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main([str(a) for a in args]) == 0
+    return out.getvalue()
+
+
+def _run_id(out: str) -> str:
+    return json.loads(out)["run"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    import learnsys
+    from learnsys.ui.launch import start_dashboard
+    from playwright.sync_api import sync_playwright
+
+    runs = tmp_path_factory.mktemp("lectures") / "runs"
+    ids = {
+        "curve": _run_id(_cli("search", "--data", "lecture-noisy", "--grid", "w=0:4:0.1", "--json", "--runs-dir", runs)),
+        "heatmap": _run_id(_cli("search", "--model", "linear", "--grid", "w=0:4:0.1", "b=-2:2:0.1", "--json",
+                                "--runs-dir", runs)),
+        "table": _run_id(_cli("search", "--model", "poly:2", "--data", "lecture-quadratic", "--grid", "w1=-1:1",
+                              "w2=0:3", "b=-1:1", "--samples", "500", "--json", "--runs-dir", runs)),
+    }
+    learnsys.fit("linear", "lecture", runs_dir=runs, run_id="lin", epochs=60, lr=0.05, quiet=True)
+    _cli("landscape", "lin", "--resolution", "21", "--json", "--runs-dir", runs)
+    learnsys.fit("poly:2", "lecture-quadratic", runs_dir=runs, run_id="poly", epochs=3, quiet=True,
+                 init={"w1": 1.0, "w2": 1.0, "b": 1.0})
+    _cli("graph", "poly", "--sample", "1", "--json", "--runs-dir", runs)
+    learnsys.fit("mlp:" + ",".join(["3"] * 70), "synthetic-linear", runs_dir=runs, run_id="deep", epochs=1,
+                 batch_size=500, quiet=True)
+    _cli("graph", "deep", "--json", "--runs-dir", runs)
+    port = _free_port()
+    dash = start_dashboard(str(runs), port=port)
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+    try:
+        yield {"runs": runs, "port": port, "ids": ids, "browser": browser}
+    finally:
+        browser.close()
+        pw.stop()
+        dash.close()
+
+
+@pytest.fixture
+def page(env):
+    page = env["browser"].new_page(viewport={"width": 1300, "height": 1600})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.errors = errors
+    yield page
+    page.close()
+    assert not errors, errors
+
+
+def _open(page, env, run_id: str, view: str):
+    page.goto("about:blank")  # a full load each time: no view state carried over from the last run
+    page.goto(f"http://127.0.0.1:{env['port']}/#run={run_id}")
+    page.wait_for_function("(v) => window.learnsysLectureDebug && window.learnsysLectureDebug.views[v]", arg=view,
+                           timeout=20_000)
+    page.wait_for_selector(f"[data-artifact={view}] canvas, [data-artifact={view}] table", timeout=10_000)
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"lectures-{name}.png"), full_page=True)
+
+
+def test_search_views(page, env):
+    _open(page, env, env["ids"]["curve"], "search")
+    assert page.evaluate("() => window.learnsysLectureDebug.views.search.kind") == "curve"
+    _shot(page, "search-curve")
+    _open(page, env, env["ids"]["heatmap"], "search")
+    assert page.evaluate("() => window.learnsysLectureDebug.views.search.kind") == "heatmap"
+    _open(page, env, env["ids"]["table"], "search")
+    assert page.evaluate("() => window.learnsysLectureDebug.views.search.kind") == "table"
+    first_col = "() => [...document.querySelectorAll('.lecture-table tbody tr')].map(r => Number(r.cells[1].textContent))"
+    page.click(".lecture-table th[data-col=w1]")
+    w1 = page.evaluate(first_col)
+    assert len(w1) > 10 and w1 == sorted(w1)
+    page.click(".lecture-table th[data-col=w1]")
+    assert page.evaluate(first_col) == sorted(w1, reverse=True)
+
+
+def test_landscape_path_slider(page, env):
+    _open(page, env, "lin", "landscape")
+    info = page.evaluate("() => window.learnsysLectureDebug.views.landscape")
+    assert info["kind"] == "exact" and info["pathPoints"] == 61 and info["pathShown"] == 61
+    page.fill(".lecture-slider input", "10")
+    page.dispatch_event(".lecture-slider input", "input")
+    assert page.evaluate("() => window.learnsysLectureDebug.views.landscape.pathShown") == 10
+    _shot(page, "landscape")
+
+
+def test_live_landscape_follows_training_without_reload(page, env):
+    from learnsys.store import RunStore
+
+    live = subprocess.Popen([sys.executable, "-c", LIVE_SCRIPT, str(env["runs"])], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if RunStore(env["runs"] / "learnsys.sqlite", readonly=True).artifact("live", "landscape"):
+                    break
+            time.sleep(0.1)
+        _check_live(page, env, live)
+    finally:
+        if live.poll() is None:
+            live.kill()
+
+
+def _check_live(page, env, live):
+    _open(page, env, "live", "landscape")
+    first = page.evaluate("() => window.learnsysLectureDebug.views.landscape.step")
+    page.wait_for_function("(s) => window.learnsysLectureDebug.views.landscape.step > s + 20", arg=first,
+                           timeout=20_000)
+    assert live.wait(timeout=60) == 0, live.stderr.read()
+    page.wait_for_function("() => window.learnsysLectureDebug.views.landscape.live === false", timeout=20_000)
+    assert page.evaluate("() => window.learnsysLectureDebug.views.landscape.step") == 300
+
+
+def test_graph_steps_through_the_backward_pass(page, env):
+    _open(page, env, "poly", "graph")
+    dbg = "() => window.learnsysLectureDebug.graph"
+    g = page.evaluate(dbg)
+    assert g["visited"] == 0 and all("grad ?" in label for label in g["labels"])
+    page.click("[data-artifact=graph] button[data-action=next]")
+    g = page.evaluate(dbg)
+    assert g["visited"] == 1 and g["current"] == "mse_loss"
+    assert sum("grad ?" not in label for label in g["labels"]) == 1
+    page.click("[data-artifact=graph] button[data-action=all]")
+    g = page.evaluate(dbg)
+    assert g["visited"] == g["total"] == 11 and not any("grad ?" in label for label in g["labels"])
+    _shot(page, "graph")
+    page.select_option("#lang", "zh")
+    page.wait_for_function("() => document.querySelector('[data-artifact=graph] h3').textContent.startsWith('计算图')")
+    page.select_option("#lang", "en")
+    page.wait_for_function("() => document.querySelector('[data-artifact=graph] h3').textContent.startsWith('Computational')")
+
+
+def test_big_graph_draws_module_boxes_that_expand(page, env):
+    _open(page, env, "deep", "graph")
+    g = page.evaluate("() => window.learnsysLectureDebug.graph")
+    assert g["shown"] < 200 and any(label.startswith("▣ net.") for label in g["labels"])
+    page.evaluate("() => window.learnsysLectureDebug.graphToggle('net.0')")
+    g2 = page.evaluate("() => window.learnsysLectureDebug.graph")
+    assert g2["shown"] > g["shown"] and "net.0" in g2["expanded"]

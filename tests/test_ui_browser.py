@@ -247,3 +247,33 @@ def test_overlay_compares_runs(env):
     assert any(n.startswith("live · ") for n in names) and any(n.startswith("long · ") for n in names)
     assert "compare=long" in p.url
     context.close()
+
+
+def test_resume_continues_the_curve_on_the_same_step_axis(env):
+    """kill -9 mid-run, `learnsys resume`: the page drops the rows logged after the last
+    checkpoint and ends with every step exactly once, with a resume marker."""
+    runs_dir = env["runs_dir"]
+    cmd = [sys.executable, "-m", "learnsys"]
+    train = subprocess.Popen([*cmd, "train", "--steps", "120", "--pace", "40", "--no-ui", "--quiet", "--runs-dir",
+                              str(runs_dir), "--run-id", "resumed", "--checkpoint-every", "30"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        _wait(lambda: _db_counts(runs_dir, "resumed").get("train/loss", 0) >= 45, 60, "steps past a checkpoint")
+        context = env["browser"].new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+        p = context.new_page()
+        p.goto(f"http://127.0.0.1:{env['port']}/#run=resumed")
+        p.wait_for_function("() => window.learnsysDebug && window.learnsysDebug.ready", timeout=20_000)
+        train.kill()  # kill -9: rows after the last checkpoint are in the store but not in a checkpoint
+        train.wait(10)
+        subprocess.run([*cmd, "resume", "resumed", "--no-ui", "--quiet", "--runs-dir", str(runs_dir)],
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+        p.wait_for_function("() => window.learnsysDebug.counts()['train/loss'] === 120", timeout=20_000)
+        p.wait_for_function("() => window.learnsysDebug.chartSeries('loss')[0].marks.includes('resume')",
+                            timeout=10_000)
+        series = p.evaluate("window.learnsysDebug.series('train/loss')")
+        assert series["steps"] == list(range(1, 121))
+        assert p.evaluate("window.learnsysDebug.counts()") == _db_counts(runs_dir, "resumed")
+        context.close()
+    finally:
+        if train.poll() is None:
+            train.kill()

@@ -129,9 +129,10 @@ def training_pid(folder: str | Path | None) -> int | None:
 
 
 def live_status(status: str, folder: str | Path | None) -> str:
-    """A stored status corrected for a killed process: 'running' whose process is gone
-    (kill -9, power loss) is 'interrupted'; `learnsys resume` continues it."""
-    if status == "running" and training_pid(folder) is None:
+    """A stored status corrected for a killed process: 'running' whose pid file names a
+    process that is gone (kill -9, a crash, a reboot) is 'interrupted'; `learnsys resume`
+    continues it. Without a pid file (a writer other than `learnsys train`) it stays as stored."""
+    if status == "running" and folder and (Path(folder) / PID_FILENAME).exists() and training_pid(folder) is None:
         return "interrupted"
     return status
 

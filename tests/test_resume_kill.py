@@ -34,6 +34,7 @@ SPEC = ["--data", "synthetic-linear", "--data-args", "size=400", "features=4", "
         "--scheduler-args", "step_size=3", "gamma=0.7", "--batch-size", "16", "--epochs", "20",
         "--eval-every", "10", "--checkpoint-every", "25", "--keep-checkpoints", "2", "--seed", "3"]
 TOTAL_STEPS = 400
+ASYNC_FROM = 5  # the kills from this one on hit a run with --async-checkpoint (the second in-write kill included)
 PREDICT_X = ["0.5", "-1", "2", "0.25", "3", "0", "-2", "1.5", "0.1", "0.2", "0.3", "0.4"]  # 3 rows x 4 features
 
 
@@ -118,7 +119,7 @@ def test_kill_anywhere_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, cl
     rng = random.Random(20261127)
     # Ten SIGKILLs once the run has passed a seeded-random step (plus a random few ms, so the
     # moment is arbitrary: mid-step, mid-evaluation, mid-flush); two inside checkpoint writes;
-    # one SIGTERM and one SIGINT (graceful stops).
+    # one SIGTERM and one SIGINT (graceful stops). Half of them with asynchronous checkpoints.
     plan: list[tuple] = [("kill", s) for s in sorted(rng.sample(range(1, TOTAL_STEPS - 60), 10))]
     plan.insert(2, ("kill-in-write", "before-rename"))
     plan.insert(5, ("kill-in-write", "before-manifest"))
@@ -128,6 +129,8 @@ def test_kill_anywhere_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, cl
     killed = stopped = in_writes = 0
     for i, action in enumerate(plan):
         args = ("train", *SPEC, "--run-id", "victim") if i == 0 else ("resume", "victim")
+        if i == ASYNC_FROM:
+            args += ("--async-checkpoint",)  # an allowed change; from here on checkpoints are written in the background
         env = {TEST_PAUSE_ENV: f"{action[1]}:30"} if action[0] == "kill-in-write" else None
         since = time.time()
         proc = start(runs, *args, env=env)

@@ -277,3 +277,29 @@ def test_resume_continues_the_curve_on_the_same_step_axis(env):
     finally:
         if train.poll() is None:
             train.kill()
+
+
+def test_a_fast_live_run_is_resampled_not_piled_up(env):
+    """Thousands of steps a second: the page swaps its raw points for the server's buckets."""
+    from learnsys.store import StoreWriter
+
+    runs_dir, steps = env["runs_dir"], 12_000
+    store = RunStore(runs_dir / STORE_FILENAME)
+    store.create_run("fast", kind="train", spec={}, status="running", total_steps=steps)
+    store.close()
+    context = env["browser"].new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
+    p = context.new_page()
+    p.goto(f"http://127.0.0.1:{env['port']}/#run=fast")
+    p.wait_for_function("() => window.learnsysDebug && window.learnsysDebug.ready", timeout=20_000)
+    writer = StoreWriter(runs_dir / STORE_FILENAME)
+    for a in range(1, steps + 1, 300):  # 300 steps every 50 ms: 6,000 steps/s
+        writer.put_metrics("fast", [("train/loss", s, 1.0 / s) for s in range(a, min(a + 300, steps + 1))])
+        time.sleep(0.05)
+    writer.close()
+    p.wait_for_function("(n) => { const s = window.learnsysDebug.series('train/loss'); "
+                        "return s && s.steps[s.steps.length - 1] === n; }", arg=steps, timeout=20_000)
+    s = p.evaluate("window.learnsysDebug.series('train/loss')")
+    assert p.evaluate("window.learnsysDebug.resamples") >= 1
+    assert len(s["steps"]) < steps and s["steps"][0] == 1
+    assert all(a < b for a, b in zip(s["steps"], s["steps"][1:]))  # ordered, no duplicates
+    context.close()

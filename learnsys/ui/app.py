@@ -193,10 +193,10 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         run_id = info["id"]
         names = [series_name(request, s, run_id)] if request.query_params.get("name") else s.metric_names(run_id)
 
-        def lines():
+        def lines():  # runs on a threadpool thread: use that thread's own connection
             yield "step,name,value\n"
             for name in names:
-                rows = s.series_rows(run_id, name)
+                rows = store().series_rows(run_id, name)
                 yield "".join(f"{step},{name},{'nan' if v is None else repr(v)}\n" for step, v in rows)
 
         filename = f"{run_id}.csv" if len(names) != 1 else f"{run_id}-{names[0].replace('/', '_')}.csv"

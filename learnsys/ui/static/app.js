@@ -195,6 +195,7 @@
         s.steps.push(step); s.values.push(value);
         if (s.smooth) s.smooth.push(value === null ? null : b * value + (1 - b) * lastFinite(s.smooth, value));
         if (name === SMOOTHED && runId === state.selected) pendingArrivals.push(step);
+        if (s.steps.length > 8 * plotWidth()) resample(runId, d, name);
       }
       if (runId === state.selected) debug.lastReceived = t0;
       scheduleRender();
@@ -216,6 +217,28 @@
       if (row) Object.assign(row, r);
       if (runId === state.selected) renderHead();
     });
+  }
+  // A long live run: once a series holds far more points than pixels, swap it for the
+  // server's buckets (plus whatever arrived meanwhile), so drawing stays cheap.
+  async function resample(runId, d, name) {
+    const old = d.series[name];
+    if (old.resampling) return;
+    old.resampling = true;
+    const r = await fetchSeries(runId, name).catch(() => null);
+    const cur = d.series[name];
+    if (!r || state.data[runId] !== d || cur !== old) { old.resampling = false; return; }
+    const fresh = fromResponse(r);
+    const last = fresh.steps.length ? fresh.steps[fresh.steps.length - 1] : -Infinity;
+    const b = beta();
+    for (let i = 0; i < cur.steps.length; i++) {
+      if (cur.steps[i] <= last) continue;
+      const v = cur.values[i];
+      fresh.steps.push(cur.steps[i]); fresh.values.push(v);
+      if (fresh.smooth) fresh.smooth.push(v === null ? null : b * v + (1 - b) * lastFinite(fresh.smooth, v));
+    }
+    d.series[name] = fresh;
+    debug.resamples = (debug.resamples || 0) + 1;
+    scheduleRender();
   }
   function lastFinite(arr, fallback) {
     for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null) return arr[i];

@@ -98,12 +98,6 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def _to_db(value: float | None) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)
-
-
 def _from_db(value: float | None) -> float:
     return math.nan if value is None else value
 
@@ -252,12 +246,12 @@ class RunStore:
         return sid
 
     def append_metrics(self, run_id: str, rows: Iterable[tuple[str, int, float]]) -> None:
-        """Insert (name, step, value) rows for one run in one transaction."""
+        """Insert (name, step, value) rows for one run in one transaction (SQLite stores NaN as NULL)."""
+        rows = list(rows)
         with self._lock, self._conn:
-            self._conn.executemany(
-                "INSERT INTO metrics (series_id, step, value) VALUES (?, ?, ?)",
-                [(self._series_id(run_id, name), int(step), _to_db(value)) for name, step, value in rows],
-            )
+            ids = {name: self._series_id(run_id, name) for name in {r[0] for r in rows}}
+            self._conn.executemany("INSERT INTO metrics (series_id, step, value) VALUES (?, ?, ?)",
+                                   [(ids[name], step, value) for name, step, value in rows])
 
     def truncate_after(self, run_id: str, step: int) -> int:
         """Drop metric rows with step > `step` (rows a dead process logged after its last

@@ -25,7 +25,9 @@ class MetricRecorder:
                  epoch_means: bool, max_rows: int = 1024, max_age: float = 0.1):
         self.progress = progress
         self.param_names = param_names
-        self.params = params if param_names else []
+        # Detached flat views share storage with the parameters, so they follow every in-place
+        # update (optimizer steps, load_state_dict) and one torch.cat reads them all.
+        self._views = [p.detach().view(-1) for p in params] if param_names else []
         self.epoch_means = epoch_means
         self.max_rows = max_rows
         self.max_age = max_age
@@ -43,9 +45,8 @@ class MetricRecorder:
             self._first_step = step
         self._losses.append(loss.detach())
         self._lrs.append(lr)
-        if self.params:
-            with torch.no_grad():
-                self._param_rows.append(torch.cat([p.reshape(-1) for p in self.params]))  # (P,)
+        if self._views:
+            self._param_rows.append(torch.cat(self._views))  # (P,)
 
     def epoch_end(self, step: int) -> None:
         if self.epoch_means:

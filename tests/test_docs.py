@@ -1,0 +1,58 @@
+"""Docs stay true: every CLI verb and option is documented in docs/cli.md, and the README
+names the two commands and every verb."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from learnsys.cli import build_parser
+from learnsys.spec import RunSpec
+
+from .conftest import REPO
+
+CLI_DOC = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def _verbs() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+def _section(verb: str) -> str:
+    match = re.search(rf"^## `learnsys {re.escape(verb)}`\n(.*?)(?=^## |\Z)", CLI_DOC, re.S | re.M)
+    assert match, f"docs/cli.md has no section '## `learnsys {verb}`'"
+    return match.group(1)
+
+
+SPEC_FLAGS = {"--" + name.replace("_", "-") for name in RunSpec.field_names()}
+SPEC_SECTION = re.search(r"^## Run spec options\n(.*?)(?=^## |\Z)", CLI_DOC, re.S | re.M).group(1)
+
+
+def test_every_option_of_every_verb_is_documented_in_its_section():
+    missing = []
+    for verb, sub in _verbs().items():
+        text = _section(verb)
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option in ("-h", "--help"):
+                    continue
+                if option in SPEC_FLAGS and verb in ("train", "resume"):
+                    if f"`{option}" not in SPEC_SECTION and f"`{option}" not in text:
+                        missing.append(f"{verb} {option}")
+                elif f"`{option}" not in text and option not in ("--runs-dir", "--json"):
+                    missing.append(f"{verb} {option}")
+    assert not missing, f"undocumented options in docs/cli.md: {missing}"
+
+
+def test_every_run_spec_field_is_in_the_spec_table():
+    missing = [flag for flag in SPEC_FLAGS if f"`{flag}" not in SPEC_SECTION]
+    assert not missing, missing
+
+
+def test_readme_names_the_two_commands_and_every_verb():
+    assert "./run.sh" in README and "./test.sh" in README
+    for verb in _verbs():
+        assert f"learnsys {verb}" in README, verb

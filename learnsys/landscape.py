@@ -18,12 +18,16 @@ Two kinds, both stored as the run's artifact 'landscape' (JSON shape in docs/lec
     art = landscape_of_run(open_trained(run_id), resolution=51)
     LiveLandscape(store_path, run_id)       # a training callback: the exact surface, live
     SnapshotRecorder(folder, every=10)      # a training callback: snapshots for the PCA plane
+    BackgroundLandscape(runs_dir, run_id)   # a training callback: `learnsys landscape` after each
+                                            # checkpoint, in a niced one-thread process
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -417,3 +421,32 @@ class SnapshotRecorder(Callback):
             tmp = self.path.with_suffix(".tmp")
             torch.save({"steps": self.steps, "params": torch.stack(self.params)}, tmp)   # (S, P)
             tmp.replace(self.path)
+
+
+class BackgroundLandscape(Callback):
+    """After each checkpoint, runs `learnsys landscape RUN --threads 1 --nice 19` in its own
+    process (unless the previous one is still busy), so big models get their planes while they
+    train. The loop only pays for starting a process; the niced process takes the CPU time the
+    training leaves. The result lands in the run's 'landscape' artifact like any other."""
+
+    def __init__(self, runs_dir: str | Path, run_id: str, *, resolution: int = 51, threads: int = 1, nice: int = 19):
+        self.args = [sys.executable, "-m", "learnsys", "landscape", run_id, "--runs-dir", str(runs_dir),
+                     "--resolution", str(resolution), "--threads", str(threads), "--nice", str(nice), "--json"]
+        self.process: subprocess.Popen | None = None
+        self.started = 0
+
+    def _start(self) -> None:
+        self.process = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, start_new_session=True)
+        self.started += 1
+
+    def on_checkpoint(self, trainer, logs: dict) -> None:
+        if logs.get("phase") == "after" and (self.process is None or self.process.poll() is not None):
+            self._start()
+
+    def on_fit_end(self, trainer, logs: dict) -> None:
+        # the final weights deserve a landscape of their own: replace a run that is still busy
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self._start()

@@ -126,3 +126,15 @@ def test_landscape_bad_input(cli, runs_dir):
     assert r.code == 2 and r.err.startswith("error: ")
     r = cli("landscape", "x", "--resolution", "1", "--runs-dir", runs_dir)
     assert r.code == 2 and "--resolution" in r.err
+
+
+def test_background_landscape_after_checkpoints(runs_dir):
+    from learnsys.landscape import BackgroundLandscape
+
+    cb = BackgroundLandscape(runs_dir, "bg", resolution=5)
+    learnsys.fit("mlp:6", "synthetic-linear", runs_dir=runs_dir, run_id="bg", epochs=4, batch_size=250,
+                 data_args={"size": 500}, checkpoint_every=4, quiet=True, callbacks=[cb])
+    assert cb.started >= 1
+    assert cb.process.wait(timeout=120) == 0
+    art = _artifact(runs_dir, "bg")
+    assert art["kind"] == "plane" and art["step"] == 8 and len(art["losses"]) == 5

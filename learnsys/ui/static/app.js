@@ -166,7 +166,7 @@
     openStream(runId, d);
     if (runId === state.selected) { renderHead(); renderArtifacts(); renderPredict(); }
     renderAll();
-    if (runId === state.selected) { debug.loadMs = now() - started; debug.ready = true; }
+    if (runId === state.selected) { await afterPaint(); debug.loadMs = now() - started; debug.ready = true; }
   }
 
   // -- live updates ----------------------------------------------------------------------
@@ -195,7 +195,7 @@
         s.steps.push(step); s.values.push(value);
         if (s.smooth) s.smooth.push(value === null ? null : b * value + (1 - b) * lastFinite(s.smooth, value));
         if (name === SMOOTHED && runId === state.selected) pendingArrivals.push(step);
-        if (s.steps.length > 8 * plotWidth()) resample(runId, d, name);
+        if (s.steps.length > 4 * plotWidth()) resample(runId, d, name);
       }
       if (runId === state.selected) debug.lastReceived = t0;
       scheduleRender();
@@ -222,12 +222,13 @@
   // server's buckets (plus whatever arrived meanwhile), so drawing stays cheap.
   async function resample(runId, d, name) {
     const old = d.series[name];
-    if (old.resampling) return;
+    if (old.resampling || now() - (old.sampledAt || 0) < 1000) return; // at most once a second per series
     old.resampling = true;
     const r = await fetchSeries(runId, name).catch(() => null);
     const cur = d.series[name];
     if (!r || state.data[runId] !== d || cur !== old) { old.resampling = false; return; }
     const fresh = fromResponse(r);
+    fresh.sampledAt = now();
     const last = fresh.steps.length ? fresh.steps[fresh.steps.length - 1] : -Infinity;
     const b = beta();
     for (let i = 0; i < cur.steps.length; i++) {
@@ -240,6 +241,7 @@
     debug.resamples = (debug.resamples || 0) + 1;
     scheduleRender();
   }
+  const afterPaint = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
   function lastFinite(arr, fallback) {
     for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null) return arr[i];
     return fallback;
@@ -247,10 +249,15 @@
   function setConn(s) { const el = $('#conn'); el.dataset.state = s; el.textContent = t(s); }
 
   let renderQueued = false; const pendingArrivals = [];
+  // Live updates draw on the next animation frame, but never spend more than about a fifth
+  // of the time drawing: on a small machine the page must not slow the training beside it.
+  let lastRenderMs = 0, lastRenderEnd = 0, paintMs = 0; // paintMs: ECharts' own drawing since the last render
   function scheduleRender() {
     if (renderQueued) return;
     renderQueued = true;
-    requestAnimationFrame(() => { renderQueued = false; renderAll(); });
+    const wait = Math.max(0, lastRenderEnd + 4 * (lastRenderMs + paintMs) - now());
+    const draw = () => requestAnimationFrame(() => { renderQueued = false; renderAll(); });
+    if (wait > 0) setTimeout(draw, wait); else draw();
   }
 
   // -- smoothing -------------------------------------------------------------------------
@@ -312,16 +319,18 @@
       legend: { top: 4, type: 'scroll' },
       xAxis: { type: 'value', name: t('step'), nameLocation: 'middle', nameGap: 24, min: 'dataMin', max: 'dataMax' },
       yAxis: { type: 'value', scale: true },
-      dataZoom: [{ type: 'inside', filterMode: 'none' }, { type: 'slider', height: 16, bottom: 4, filterMode: 'none' }],
+      dataZoom: [{ type: 'inside', filterMode: 'none' }, { type: 'slider', height: 16, bottom: 4, filterMode: 'none', showDataShadow: false }],
       series: [],
     });
     c.on('datazoom', () => onZoom(c));
+    c.on('rendered', (e) => { paintMs += e.elapsedTime || 0; debug.paintMs = (debug.paintMs || 0) + (e.elapsedTime || 0); });
     state.charts[key] = c;
     echarts.connect('learnsys');
     return c;
   }
   function shownRuns() { return [state.selected, ...state.overlays].filter((r) => state.data[r] && state.data[r].info); }
   function renderAll() {
+    const started = now();
     const runs = shownRuns();
     const perChart = Object.fromEntries(CHARTS.map((k) => [k, []]));
     runs.forEach((runId, ri) => {
@@ -352,16 +361,18 @@
       const fig = document.querySelector(`.chart[data-chart="${key}"]`);
       if (!series.length) { fig.hidden = true; continue; }
       const c = chart(key); fig.hidden = false;
-      c.setOption({ xAxis: { name: t('step') }, series }, { replaceMerge: ['series'] });
+      c.setOption({ xAxis: { name: t('step') }, series }, { replaceMerge: ['series'], lazyUpdate: true });
     }
     $('#controls').hidden = !runs.some((r) => state.data[r].series[SMOOTHED]);
     debug.renders++;
-    if (pendingArrivals.length) {
-      const at = now();
-      for (const step of pendingArrivals) debug.arrivals[step] = at;
-      pendingArrivals.length = 0;
+    if (pendingArrivals.length) { // stamped once ECharts has painted them (it paints on the next frame)
+      const steps = pendingArrivals.splice(0);
+      afterPaint().then(() => { const at = now(); for (const step of steps) debug.arrivals[step] = at; });
     }
-    debug.renderedAt = now();
+    debug.renderedAt = lastRenderEnd = now();
+    lastRenderMs = lastRenderEnd - started;
+    paintMs = 0;
+    debug.renderMs = (debug.renderMs || 0) + lastRenderMs;
   }
   function eventMarks(events) {
     const marks = (events || []).filter((e) => EVENT_COLORS[e.kind]).map((e) => ({
@@ -481,6 +492,7 @@
     setInterval(refreshRuns, 2000);
   }
   debug.setLang = (lang) => { state.lang = lang; applyLang(); };
+  debug.render = () => renderAll();
   debug.zoom = (lo, hi, key = 'loss') => state.charts[key].dispatchAction({ type: 'dataZoom', startValue: lo, endValue: hi });
   debug.chartSeries = (key) => (state.charts[key] ? state.charts[key].getOption().series : []).map((s) => ({
     name: s.name, points: s.data.length, marks: (s.markLine && s.markLine.data || []).map((m) => m.name) }));

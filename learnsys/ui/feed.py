@@ -58,20 +58,26 @@ async def run_stream(get_store: Callable[[], RunStore | None], run_id: str, last
     last_event = 0
     last_run: tuple | None = None
     last_beat = last_rows = time.monotonic()
+    def poll(last_id: int, last_event: int):
+        store = get_store()  # this worker thread's own connection
+        if store is None:
+            return None
+        return (store.metric_rows(run_id, last_id, limit=BATCH_ROWS), store.events(run_id, last_event),
+                _status(store, run_id))
+
     while True:
-        store = get_store()
+        # In a worker thread: a long catch-up query must not hold up the other streams.
+        polled = await asyncio.to_thread(poll, last_id, last_event)
         running = True
-        if store is not None:
-            rows = store.metric_rows(run_id, last_id, limit=BATCH_ROWS)
+        if polled is not None:
+            rows, events, info = polled
             if rows:
                 last_id = rows[-1][0]
                 yield sse({"rows": [[i, n, s, _num(v)] for i, n, s, v in rows]}, "metrics", last_id)
                 last_beat = last_rows = time.monotonic()
-            events = store.events(run_id, last_event)
             if events:
                 last_event = events[-1]["id"]
                 yield sse({"events": finite_json(events)}, "events")
-            info = _status(store, run_id)
             if info is not None:
                 running = info[0] == "running"
                 if info != last_run:

@@ -430,6 +430,7 @@
     $('#run-meta').textContent = [i.model, i.data].filter(Boolean).join(' · ');
     $('#run-message').textContent = i.message || '';
     $('#csv').href = `api/runs/${encodeURIComponent(i.id)}/csv`;
+    $('#csv').hidden = !(i.metrics && i.metrics.length);
   }
   function showMessage(text) { $('#run-head').hidden = false; $('#run-message').textContent = text; }
   async function renderArtifacts() {

@@ -270,13 +270,16 @@ def load_run(run: str | Path, *, runs_dir: str | Path = "runs", model: torch.nn.
 
 @contextlib.contextmanager
 def _graceful_stop(trainer: Trainer) -> Iterator[None]:
-    """SIGINT/SIGTERM finish the current step, checkpoint and return (main thread only)."""
+    """SIGINT/SIGTERM finish the current step, checkpoint and return (main thread only).
+    A second Ctrl-C does not wait for that checkpoint: the run keeps its previous one."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {}
 
     def handler(signum, _frame):
+        if signum == signal.SIGINT and trainer.stop_requested:
+            raise KeyboardInterrupt
         trainer.stop(f"interrupted by {signal.Signals(signum).name}")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -338,10 +341,12 @@ def _record_failure(trainer: Trainer, error: BaseException) -> None:
     tell the sinks, so the store says 'failed' with the reason instead of 'running' forever."""
     with contextlib.suppress(BaseException):
         trainer.checkpointer.wait()
-    reason = f"{type(error).__name__}: {error}".splitlines()[0]
+    status, reason = "failed", f"{type(error).__name__}: {error}".splitlines()[0]
+    if isinstance(error, KeyboardInterrupt):
+        status, reason = "stopped", "interrupted twice; resume continues from the last checkpoint"
     with contextlib.suppress(BaseException):
         trainer.callbacks.emit("on_fit_end", trainer, {"step": trainer.progress.step, "epoch": trainer.progress.epoch,
-                                                       "status": "failed", "reason": reason})
+                                                       "status": status, "reason": reason})
 
 
 def _accuracy(loss_name: str):

@@ -263,6 +263,7 @@ def test_a_kill_between_rename_and_manifest_loses_nothing(tmp_path):
     assert found.step == 20 and warnings == []
     ckpt.before_manifest = None
     ckpt.save(30, {"w": torch.full((2,), 30.0)})
+    ckpt.wait()  # superseded files are deleted on a helper thread
     entries = json.loads((tmp_path / MANIFEST).read_text())["checkpoints"]
     assert [e["step"] for e in entries] == [20, 30] and all(len(e["sha256"]) == 64 for e in entries)
     assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "step-00000020.pt", "step-00000030.pt"]
@@ -277,6 +278,7 @@ def test_temp_files_and_stale_newer_checkpoints_are_removed_by_the_next_write(tm
     found, _ = ckpt.latest()
     assert found.step == 20          # a resume continues from 20 and writes 30 again later
     ckpt.save(25, {"w": torch.zeros(2)})
+    ckpt.wait()
     assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "step-00000010.pt", "step-00000020.pt",
                                                          "step-00000025.pt"]
 
@@ -336,3 +338,29 @@ def test_a_different_environment_is_said_in_one_line(runs_dir, reference):
     state["env"]["threads"] = torch.get_num_threads() + 3
     lines = api.exactness_limits(state, built)
     assert len(lines) == 1 and "threads" in lines[0] and "last bits" in lines[0]
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_run_resumes_from_its_last_checkpoint(runs_dir, reference):
+    import signal
+
+    class CtrlCTwice(Callback):
+        def on_epoch_end(self, trainer, logs):
+            if logs["step"] == 12:
+                os.kill(os.getpid(), signal.SIGINT)  # the first asks for a graceful stop ...
+                os.kill(os.getpid(), signal.SIGINT)  # ... the second does not wait for it
+
+    with pytest.raises(KeyboardInterrupt):
+        train(runs_dir, "a", callbacks=[CtrlCTwice()])
+    assert status(runs_dir, "a") == "stopped" and not (runs_dir / "a" / "pid").exists()
+    assert newest_state(runs_dir / "a")[0] == 10
+    api.resume("a", runs_dir=runs_dir)
+    assert_same_state(reference, runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+
+
+def test_cuda_without_deterministic_algorithms_is_said_in_one_line(runs_dir, reference):
+    from types import SimpleNamespace
+
+    _, state = newest_state(reference)
+    lines = api.exactness_limits(state, SimpleNamespace(device=torch.device("cuda")))
+    assert len(lines) == 1 and "cuda" in lines[0] and "use_deterministic_algorithms" in lines[0]

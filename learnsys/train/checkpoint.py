@@ -42,6 +42,8 @@ MANIFEST = "manifest.json"
 FILE_PATTERN = re.compile(r"^step-(\d+)\.pt$")
 TMP_PATTERN = re.compile(r"^\.(step-\d+\.pt|manifest\.json)\.tmp$")
 _PARALLEL_HASH_BYTES = 1 << 20  # chunks at least this big are hashed on a helper thread while written
+_WRITEBACK_BYTES = 8 << 20       # start writeback of the pages written so far every this many bytes
+_ADVISE = hasattr(os, "posix_fadvise")
 
 # Test-only hook (the kill harness, tests/test_resume_kill.py): "<phase>:<seconds>" makes every
 # checkpoint write sleep at that phase, so a SIGKILL can land inside it. Phases: before-rename
@@ -68,42 +70,60 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, chunks: list[bytes | memoryview], before_rename=None) -> None:
-    """Write chunks to `path` so that it is either the old file or the complete new one."""
+def write_atomic(path: Path, chunks: list[bytes | memoryview], before_rename=None, durable: bool = True) -> None:
+    """Write chunks to `path` so that it is either the old file or the complete new one.
+
+    `durable=False` skips the fsyncs: after a power cut the file may be the old one (fine for
+    the manifest, an index that every checkpoint file can do without)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         for chunk in chunks:
             f.write(chunk)
         f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            os.fsync(f.fileno())
     if before_rename is not None:
         before_rename(tmp)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 class _HashingWriter:
     """The file-like object torch.save writes to: each chunk goes to the file and into sha256.
 
     Big chunks are hashed on a helper thread while this thread writes them; `write` returns
-    only when both are done, so torch may reuse its buffer right after."""
+    only when both are done, so torch may reuse its buffer right after. Every few MB it asks
+    the kernel to start writing the pages out (posix_fadvise DONTNEED starts writeback without
+    waiting), so on a real disk the device works while the rest is serialised and hashed,
+    and the final fsync has little left to wait for."""
 
-    def __init__(self, file, pool: ThreadPoolExecutor):
-        self.file, self.pool = file, pool
+    def __init__(self, fd: int, pool: ThreadPoolExecutor, offset: int):
+        self.fd, self.pool = fd, pool
         self.sha = hashlib.sha256()
         self.size = 0
+        self.offset = self.flushed = offset
+
+    def _write_all(self, view: memoryview) -> None:
+        done = 0
+        while done < view.nbytes:
+            done += os.write(self.fd, view[done:])
 
     def write(self, chunk) -> int:
         view = memoryview(chunk).cast("B")
         n = view.nbytes
         if n >= _PARALLEL_HASH_BYTES:
             hashing = self.pool.submit(self.sha.update, view)
-            self.file.write(view)
+            self._write_all(view)
             hashing.result()
         else:
             self.sha.update(view)
-            self.file.write(view)
+            self._write_all(view)
         self.size += n
+        end = self.offset + self.size
+        if _ADVISE and end - self.flushed >= _WRITEBACK_BYTES:
+            os.posix_fadvise(self.fd, self.flushed, end - self.flushed, os.POSIX_FADV_DONTNEED)
+            self.flushed = end
         return n
 
     def flush(self) -> None:
@@ -115,15 +135,18 @@ def write_state(path: Path, state: dict, before_rename=None) -> tuple[str, int]:
 
     Returns (sha256 hex of the payload, file size in bytes)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f, ThreadPoolExecutor(1, thread_name_prefix="learnsys-hash") as pool:
-        f.write(MAGIC + b"0" * 64 + b"\n")       # placeholder; the real checksum is known at the end
-        writer = _HashingWriter(f, pool)
-        torch.save(state, writer)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="learnsys-hash") as pool:
+            placeholder = MAGIC + b"0" * 64 + b"\n"  # the real checksum is known at the end
+            os.write(fd, placeholder)
+            writer = _HashingWriter(fd, pool, len(placeholder))
+            torch.save(state, writer)
         digest = writer.sha.hexdigest()
-        f.seek(0)
-        f.write(MAGIC + digest.encode() + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
+        os.pwrite(fd, MAGIC + digest.encode() + b"\n", 0)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     if before_rename is not None:
         before_rename(tmp)
     os.replace(tmp, path)
@@ -152,7 +175,10 @@ def to_host(obj: Any, into: Any = None) -> Any:
         return obj.detach().to("cpu", copy=True)
     if isinstance(obj, dict):
         into = into if isinstance(into, dict) else {}
-        return {k: to_host(v, into.get(k)) for k, v in obj.items()}
+        out = type(obj)((k, to_host(v, into.get(k))) for k, v in obj.items())  # OrderedDict stays one
+        if hasattr(obj, "_metadata"):  # module state dicts carry per-module versions
+            out._metadata = obj._metadata
+        return out
     if isinstance(obj, (list, tuple)):
         into = into if isinstance(into, (list, tuple)) and len(into) == len(obj) else [None] * len(obj)
         return type(obj)(to_host(v, w) for v, w in zip(obj, into))
@@ -195,6 +221,7 @@ class Checkpointer:
         self.before_rename: Callable[[Path], None] | None = None    # test hook: temp file complete, not renamed
         self.before_manifest: Callable[[Path], None] | None = None  # test hook: file renamed, manifest not written
         self._pending: threading.Thread | None = None
+        self._pruning: threading.Thread | None = None  # deletes superseded files off the loop's path
         self._error: BaseException | None = None
         self._host: dict | None = None  # the last async host copy, reused by the next one
 
@@ -247,6 +274,9 @@ class Checkpointer:
         if self._pending is not None and self._pending is not threading.current_thread():
             self._pending.join()
             self._pending = None
+        if self._pruning is not None:
+            self._pruning.join()
+            self._pruning = None
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -276,9 +306,7 @@ class Checkpointer:
                 p.unlink(missing_ok=True)
         on_disk.sort()
         kept = [(s, p) for s, p in on_disk if s <= step][-self.keep:]
-        for s, p in on_disk:
-            if (s, p) not in kept:
-                p.unlink(missing_ok=True)
+        obsolete = [p for s, p in on_disk if (s, p) not in kept]
         entries = []
         for s, p in kept:
             if p == path:
@@ -288,7 +316,12 @@ class Checkpointer:
             else:  # renamed into place by a process killed before it wrote the manifest
                 entries.append({"file": p.name, "step": s, "sha256": _read_header_digest(p),
                                 "bytes": p.stat().st_size, "time": p.stat().st_mtime})
-        write_atomic(self.folder / MANIFEST, [json.dumps({"format": 1, "checkpoints": entries}, indent=1).encode()])
+        write_atomic(self.folder / MANIFEST, [json.dumps({"format": 1, "checkpoints": entries}, indent=1).encode()],
+                     durable=False)
+        if obsolete:  # deleting a large file takes tens of ms; nothing waits for it but the next write
+            self._pruning = threading.Thread(target=lambda: [p.unlink(missing_ok=True) for p in obsolete],
+                                             name="learnsys-checkpoint-prune", daemon=True)
+            self._pruning.start()
 
     # -- reading --------------------------------------------------------------------------
 

@@ -70,6 +70,10 @@ class Trainer:
         """Ask the loop to stop after the current step (it then checkpoints and returns)."""
         self._stop_reason = reason
 
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_reason is not None
+
     def state_dict(self) -> dict:
         return TrainState(self).state_dict()
 

@@ -263,14 +263,15 @@ def search(model: str | nn.Module = "linear-nobias", data: str | DataSet = "lect
         raise SearchError(f"--max-memory {max_memory_mb!r} must be a positive number of megabytes.")
     ds = data if isinstance(data, DataSet) else load_data(data, target=target, data_args=data_args)
     model_name = model if isinstance(model, str) else type(model).__name__
+    loss_name, loss_fn = loss_function(loss, model_name, ds.n_classes)
     if isinstance(model, str):
+        n_out = ds.n_classes if loss_name == "cross-entropy" else ds.y.shape[1]
         torch.manual_seed(seed)
-        net = build_model(model, ds.n_features, ds.y.shape[1], model_args)
+        net = build_model(model, ds.n_features, n_out, model_args)
     else:
         net = model
     apply_init(net, init or {})
     net = net.to(dtype)
-    loss_name, loss_fn = loss_function(loss, model_name, ds.n_classes)
     x, y = ds.x.to(dtype), ds.y.to(dtype)                                   # (N, F), (N, T)
     names = list(grid)
     coords = resolve(net, names)
@@ -307,6 +308,8 @@ def search(model: str | nn.Module = "linear-nobias", data: str | DataSet = "lect
     else:
         evaluate = _vmap_evaluator(net, coords, base, x, y, loss_fn, compiled=method == "compiled")
         chunk = chunk_size(net, x, coords, max_memory_mb)
+        if method == "compiled":  # fused: the loss's temporaries are never materialised, the x3 margin is free
+            chunk *= 3
     done = 0
     try:
         if method == "statistics" and axes is not None and _is_scalar_linear(net, coords):

@@ -190,3 +190,18 @@ def test_cli_search_bad_input_is_one_line_and_exit_2(cli, runs_dir):
         r = cli("search", *args, "--runs-dir", runs_dir)
         assert r.code == 2 and r.err.startswith("error: ") and len(r.err.strip().splitlines()) == 1, (args, r.err)
     assert not runs_dir.exists()
+
+
+def test_classifiers_search_with_their_loss():
+    from learnsys.data import load_data
+    from learnsys.models import build_model
+
+    r = search("softmax", "iris", {"linear.bias[1]": axis("-1:1:0.5")}, seed=3)
+    assert r.meta["loss"] == "cross-entropy" and r.fixed["linear.weight"]
+    ds = load_data("iris")
+    torch.manual_seed(3)
+    model = build_model("softmax", 4, 3)
+    with torch.no_grad():
+        model.linear.bias[1] = 0.5
+        want = torch.nn.functional.cross_entropy(model(ds.x), ds.y[:, 0].long()).item()
+    assert r.losses[3].item() == pytest.approx(want, rel=1e-6)

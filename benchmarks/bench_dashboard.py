@@ -79,11 +79,15 @@ def latency(browser, runs_dir: Path, steps: int, rate: float, batch_s: float) ->
             pending, last_handoff = [], time.time()
     writer.flush()
     writer.close()
-    page.wait_for_function("(n) => (window.learnsysDebug.counts()['train/loss'] || 0) >= n", arg=steps,
-                           timeout=30_000)
+    page.wait_for_function("(n) => { const s = window.learnsysDebug.series('train/loss'); "
+                           "return !!s && s.steps[s.steps.length - 1] === n; }", arg=steps, timeout=30_000)
+    page.wait_for_timeout(200)  # the last arrivals are stamped after the next paint
     drawn = page.evaluate("window.learnsysDebug.arrivals")
+    received = page.evaluate("window.learnsysDebug.received")
     page.close()
     dash.close()
+    got = [(received[str(s)] / 1000 - recorded[s]) * 1000 for s in range(1, steps + 1) if str(s) in received]
+    print(f"  (received by the page: p50 {statistics.median(got):.0f} ms, p95 {percentile(got, 95):.0f} ms)")
     return [(drawn[str(s)] / 1000 - recorded[s]) * 1000 for s in range(1, steps + 1) if str(s) in drawn]
 
 

@@ -48,7 +48,7 @@
   };
   // S = {steps, values, smooth|null, complete: every raw point of the run is here}
   const debug = window.learnsysDebug = {
-    ready: false, renders: 0, sseMessages: 0, reconnects: 0, loadMs: null, arrivals: {},
+    ready: false, renders: 0, sseMessages: 0, reconnects: 0, loadMs: null, arrivals: {}, received: {},
     counts(runId) {
       const d = state.data[runId || state.selected]; const out = {};
       if (d) for (const [n, s] of Object.entries(d.series)) out[n] = s.steps.length;
@@ -194,7 +194,7 @@
         if (n && step <= s.steps[n - 1]) continue; // already in the snapshot
         s.steps.push(step); s.values.push(value);
         if (s.smooth) s.smooth.push(value === null ? null : b * value + (1 - b) * lastFinite(s.smooth, value));
-        if (name === SMOOTHED && runId === state.selected) pendingArrivals.push(step);
+        if (name === SMOOTHED && runId === state.selected) { pendingArrivals.push(step); debug.received[step] = t0; }
         if (s.steps.length > 4 * plotWidth()) resample(runId, d, name);
       }
       if (runId === state.selected) debug.lastReceived = t0;
@@ -241,7 +241,9 @@
     debug.resamples = (debug.resamples || 0) + 1;
     scheduleRender();
   }
-  const afterPaint = () => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  // ECharts (lazyUpdate) draws in its own animation-frame callback, queued before ours: by the
+  // time this frame callback runs, the canvas holds the new points.
+  const afterPaint = () => new Promise((r) => requestAnimationFrame(() => r()));
   function lastFinite(arr, fallback) {
     for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null) return arr[i];
     return fallback;
@@ -249,8 +251,9 @@
   function setConn(s) { const el = $('#conn'); el.dataset.state = s; el.textContent = t(s); }
 
   let renderQueued = false; const pendingArrivals = [];
-  // Live updates draw on the next animation frame, but never spend more than about a fifth
-  // of the time drawing: on a small machine the page must not slow the training beside it.
+  // Live updates draw on the next animation frame, but spend at most about a quarter of the
+  // time drawing (and wait at most 150 ms): on a small machine the page must not slow the
+  // training beside it.
   let lastRenderMs = 0, lastRenderEnd = 0, paintMs = 0; // paintMs: ECharts' own drawing since the last render
   function scheduleRender() {
     if (renderQueued) return;

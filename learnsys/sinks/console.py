@@ -38,10 +38,8 @@ class ConsoleSink(Callback):
 
     def on_metrics(self, trainer: Any, logs: dict) -> None:
         loss = None
-        for name, _step, value in logs["rows"]:
-            if name == "train/loss":
-                loss = value
-                self.smoothed = value if self.smoothed is None else self.beta * self.smoothed + (1 - self.beta) * value
+        for loss in logs["batch"].series.get("train/loss", ((), ()))[1]:
+            self.smoothed = loss if self.smoothed is None else self.beta * self.smoothed + (1 - self.beta) * loss
         if loss is not None and self._progress is not None:
             self._progress.update(self._task, completed=trainer.progress.step, loss=f"{loss:.4g}",
                                   smoothed=f"{self.smoothed:.4g}")

@@ -33,11 +33,14 @@ class LogFileSink(Callback):
                     f"optimizer={s.optimizer} lr={s.lr} batch_size={s.batch_size} seed={s.seed}")
 
     def on_metrics(self, trainer: Any, logs: dict) -> None:
-        for name, step, value in logs["rows"]:
-            if name == "train/loss":
-                self._last_loss, last_step = value, step
-            elif name.startswith("dev/"):
-                self._write(f"step {step} {name} {value:.6g}")
+        batch = logs["batch"]
+        last = batch.last("train/loss")
+        if last is not None:
+            self._last_loss = last[1]
+        for name, (steps, values) in batch.series.items():
+            if name.startswith("dev/"):
+                for step, value in zip(steps, values):
+                    self._write(f"step {step} {name} {value:.6g}")
         now = time.monotonic()
         if self._last_loss is not None and now - self._last >= self.every_s:
             self._last = now

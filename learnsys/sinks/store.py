@@ -24,8 +24,7 @@ class StoreSink(Callback):
                                    step=logs["step"], epoch=logs["epoch"])
 
     def on_metrics(self, trainer: Any, logs: dict) -> None:
-        rows = logs["rows"]
-        self.writer.put_metrics(self.run_id, rows)
+        self.writer.put_series(self.run_id, logs["batch"].series)
         self.writer.put_run_update(self.run_id, step=trainer.progress.step, epoch=trainer.progress.epoch)
 
     def on_checkpoint(self, trainer: Any, logs: dict) -> None:

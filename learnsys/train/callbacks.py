@@ -8,7 +8,9 @@ its class name and the event (`CallbackError`).
 Events, in the order the loop emits them:
 
     on_fit_start(trainer, {"step", "epoch", "resumed": bool, "total_steps"})
-    on_metrics(trainer, {"rows": [(name, step, value), ...]})   # batched, a few times a second
+    on_metrics(trainer, {"batch": MetricBatch, "rows": the same batch})   # a few times a second
+                                       # batch.series[name] = (steps, values); iterating the
+                                       # batch (or "rows") yields (name, step, value) in step order
     on_epoch_end(trainer, {"epoch", "step"})
     on_checkpoint(trainer, {"step", "path"|None, "phase": "before"|"after"})
                                        # "before": make everything up to `step` durable now

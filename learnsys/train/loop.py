@@ -207,9 +207,9 @@ class Trainer:
         self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "after", "path": str(path)})
 
     def _flush(self) -> None:
-        rows = self.recorder.flush()
-        if rows:
-            self.callbacks.emit("on_metrics", self, {"rows": rows})
+        batch = self.recorder.flush()
+        if batch:
+            self.callbacks.emit("on_metrics", self, {"batch": batch, "rows": batch})
 
     def _event(self, kind: str, message: str, data: dict | None = None) -> None:
         self.callbacks.emit("on_event", self, {"kind": kind, "step": self.progress.step, "message": message,

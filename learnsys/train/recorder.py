@@ -1,23 +1,46 @@
 """MetricRecorder: per-step metrics at the cost of a list append.
 
 Recording a step keeps the loss as a detached device tensor (no `.item()`, so no device
-sync per step on a GPU); `flush()` turns everything buffered into float rows with one
-`torch.stack(...).tolist()` and hands them to the sinks. The loop flushes when the buffer
-is large, when `max_age` seconds have passed, at epoch ends that need an epoch mean, at
-evaluations and before every checkpoint.
+sync per step on a GPU); `flush()` turns everything buffered into a `MetricBatch` with one
+`torch.stack(...).tolist()` per kind of value, and the loop hands it to the sinks. The loop
+flushes when the buffer is large, when `max_age` seconds have passed, and before every
+checkpoint.
 
-Rows are `(name, step, value)`: 'train/loss' and 'lr' every step, 'param/<name>' every step
-for models with at most 16 scalar parameters, 'train/loss_epoch' at epoch ends when an
-epoch has more than one batch.
+Series: 'train/loss' and 'lr' every step, 'param/<name>' every step for models with at most
+16 scalar parameters, 'train/loss_epoch' at epoch ends when an epoch has more than one
+batch, and whatever `add()` was given (dev metrics). A batch is columnar (name -> steps,
+values), so its cost is per series, not per row; iterating it yields `(name, step, value)`
+rows in step order for sinks that want rows.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Iterator, Sequence
 
 import torch
 
 from .state import Progress
+
+
+class MetricBatch:
+    """Metrics flushed together: `series[name] = (steps, values)`, steps ascending."""
+
+    def __init__(self, series: dict[str, tuple[Sequence[int], list[float]]]):
+        self.series = series
+
+    def __bool__(self) -> bool:
+        return any(len(steps) for steps, _ in self.series.values())
+
+    def __iter__(self) -> Iterator[tuple[str, int, float]]:
+        rows = [(step, name, value) for name, (steps, values) in self.series.items()
+                for step, value in zip(steps, values)]
+        rows.sort(key=lambda r: r[0])
+        return ((name, step, value) for step, name, value in rows)
+
+    def last(self, name: str) -> tuple[int, float] | None:
+        steps, values = self.series.get(name, ((), ()))
+        return (steps[-1], values[-1]) if len(steps) else None
 
 
 class MetricRecorder:
@@ -58,31 +81,46 @@ class MetricRecorder:
     def due(self) -> bool:
         return len(self._losses) >= self.max_rows or time.perf_counter() - self._last_flush >= self.max_age
 
-    def flush(self) -> list[tuple[str, int, float]]:
-        """Every buffered row, in step order, as plain floats."""
+    def flush(self) -> MetricBatch:
+        """Everything buffered, as plain floats, one column per series."""
         self._last_flush = time.perf_counter()
-        rows: list[tuple[str, int, float]] = []
+        series: dict[str, tuple[Sequence[int], list[float]]] = {}
         if self._losses:
+            n = len(self._losses)
+            steps = range(self._first_step, self._first_step + n)
             losses = torch.stack(self._losses).float().tolist()
-            params = torch.stack(self._param_rows).tolist() if self._param_rows else None
-            ends = set(self._epoch_ends)
-            p = self.progress
-            for i, (loss, lr) in enumerate(zip(losses, self._lrs)):
-                step = self._first_step + i
-                rows.append(("train/loss", step, loss))
-                rows.append(("lr", step, lr))
-                if params is not None:
-                    rows.extend((f"param/{n}", step, v) for n, v in zip(self.param_names, params[i]))
-                if self.epoch_means:
-                    p.epoch_loss_sum += loss
-                    p.epoch_loss_count += 1
-                    if step in ends:
-                        rows.append(("train/loss_epoch", step, p.epoch_loss_sum / p.epoch_loss_count))
-                        p.epoch_loss_sum, p.epoch_loss_count = 0.0, 0
+            series["train/loss"] = (steps, losses)
+            series["lr"] = (steps, list(self._lrs))
+            if self._param_rows:
+                columns = torch.stack(self._param_rows).T.tolist()  # (P, n): one list per parameter
+                for name, values in zip(self.param_names, columns):
+                    series[f"param/{name}"] = (steps, values)
+            if self.epoch_means:
+                series["train/loss_epoch"] = self._epoch_means(steps, losses)
             self._losses.clear()
             self._lrs.clear()
             self._param_rows.clear()
             self._epoch_ends.clear()
-        rows.extend(self._extra)
+        for name, step, value in self._extra:
+            column = series.setdefault(name, ([], []))
+            column[0].append(step)
+            column[1].append(value)
         self._extra.clear()
-        return rows
+        return MetricBatch(series)
+
+    def _epoch_means(self, steps: range, losses: list[float]) -> tuple[list[int], list[float]]:
+        """Means of each epoch that ended in this batch; the open epoch's sum carries over.
+        Losses are added one at a time, so the sums do not depend on where flushes fell."""
+        p = self.progress
+        ends = set(self._epoch_ends)
+        out_steps, out_values = [], []
+        total, count = p.epoch_loss_sum, p.epoch_loss_count
+        for step, loss in zip(steps, losses):
+            total += loss
+            count += 1
+            if step in ends:
+                out_steps.append(step)
+                out_values.append(total / count)
+                total, count = 0.0, 0
+        p.epoch_loss_sum, p.epoch_loss_count = total, count
+        return out_steps, out_values

@@ -112,9 +112,7 @@ def assert_same_run(cli, runs: Path, ref: str, other: str) -> None:
 @pytest.mark.timeout(600)
 def test_kill_anywhere_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, cli):
     runs = tmp_path / "runs"
-    reference = start(runs, "train", *SPEC, "--run-id", "reference")
-    reference.wait(timeout=300)  # first, so the store exists and the victim's polling is uncontended
-    assert reference.returncode == 0, reference.stderr.read()
+    reference = start(runs, "train", *SPEC, "--run-id", "reference")  # alongside the victim's first life
 
     rng = random.Random(20261127)
     # Ten SIGKILLs once the run has passed a seeded-random step (plus a random few ms, so the
@@ -159,6 +157,8 @@ def test_kill_anywhere_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, cl
             assert RunStore(runs / "learnsys.sqlite", readonly=True).run("victim")["status"] == "interrupted"
     assert killed >= 12 and in_writes == 2 and stopped == 2
 
+    ref_out, ref_err = reference.communicate(timeout=300)
+    assert reference.returncode == 0, ref_err
     last = start(runs, "resume", "victim")
     out, err = last.communicate(timeout=300)
     assert last.returncode == 0, err

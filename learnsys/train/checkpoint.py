@@ -3,16 +3,16 @@
 A checkpoint file `step-00000100.pt` is a header line `LEARNSYS-CKPT 1 <sha256 hex>\\n`
 followed by the bytes of `torch.save(state)`. It is written to a temp file in the same
 folder, fsynced, renamed into place, and the folder is fsynced; then `manifest.json`
-(the index: file, step, sha256, size) is replaced the same way. Each file carries its
+(the index: file, step, sha256, size) is replaced by a rename. Each file carries its
 own checksum, so a missing or stale manifest loses nothing: `latest()` verifies every
 candidate, newest first, reports each damaged one in one line and returns the newest
 good one. Loading uses `torch.load(weights_only=True)`: no pickled code ever runs.
 
-The write streams `torch.save` straight into the temp file and hashes each chunk while
-the previous one goes to the page cache (sha256 and file writes both release the GIL), so
-a checkpoint costs about one write + fsync of its bytes; the header's checksum is filled
-in last, before the fsync. `save_async` copies the state to host memory on the caller's
-thread and writes on a background thread, one write at a time.
+The write streams `torch.save` straight into the temp file (no in-memory copy, no zip
+CRC32s: the sha256 covers every byte) and hashes each big chunk on a helper thread while
+it is written (sha256 and file writes both release the GIL); the header's checksum is
+filled in last, before the fsync. `save_async` copies the state to host memory on the
+caller's thread and writes on a background thread, one write at a time.
 
     ckpt = Checkpointer(run_folder / "checkpoints", keep=3)
     ckpt.save(step, state)          # -> Path
@@ -30,6 +30,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -130,6 +131,26 @@ class _HashingWriter:
         pass
 
 
+_CRC_LOCK = threading.Lock()
+
+
+@contextmanager
+def _no_zip_crc32():
+    """torch.save computes a CRC32 of every record of its zip (about as costly as the write
+    itself); the sha256 over the whole payload makes it redundant, and torch.load does not
+    need it. The switch is process-wide, so it is turned off only around our own save."""
+    if not hasattr(torch.serialization, "set_crc32_options"):  # torch < 2.5
+        yield
+        return
+    with _CRC_LOCK:
+        before = torch.serialization.get_crc32_options()
+        torch.serialization.set_crc32_options(False)
+        try:
+            yield
+        finally:
+            torch.serialization.set_crc32_options(before)
+
+
 def write_state(path: Path, state: dict, before_rename=None) -> tuple[str, int]:
     """Stream `torch.save(state)` into a checksummed checkpoint at `path`, atomically.
 
@@ -141,7 +162,8 @@ def write_state(path: Path, state: dict, before_rename=None) -> tuple[str, int]:
             placeholder = MAGIC + b"0" * 64 + b"\n"  # the real checksum is known at the end
             os.write(fd, placeholder)
             writer = _HashingWriter(fd, pool, len(placeholder))
-            torch.save(state, writer)
+            with _no_zip_crc32():
+                torch.save(state, writer)
         digest = writer.sha.hexdigest()
         os.pwrite(fd, MAGIC + digest.encode() + b"\n", 0)
         os.fsync(fd)

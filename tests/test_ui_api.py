@@ -89,6 +89,17 @@ def test_page_has_no_inline_script_and_loads_nothing_remote():
     assert "http://" not in html and "https://" not in html
 
 
+def test_both_languages_have_every_label():
+    import re
+
+    text = (REPO / "learnsys/ui/static/i18n.js").read_text()
+    en, zh = text.split("\n  zh: {")
+    keys = [set(re.findall(r"(\w+): '", part)) for part in (en.split("en: {")[1], zh)]
+    assert keys[0] == keys[1] and len(keys[0]) > 40
+    html = (REPO / "learnsys/ui/static/index.html").read_text()
+    assert set(re.findall(r'data-i18n="(\w+)"', html)) <= keys[0]
+
+
 def test_runs_and_run(client):
     runs = client.get("/api/runs").json()
     assert {r["id"] for r in runs} == {"r1", "s1"}

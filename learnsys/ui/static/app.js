@@ -7,32 +7,7 @@
 // when the page holds every raw point of a series, else asked from the server (?beta=).
 'use strict';
 (function () {
-  const I18N = {
-    en: {
-      subtitle: 'data set → model → training → inference', language: 'Language', runs: 'Runs',
-      compare_hint: 'Click a run to show it; tick others to overlay them.', no_runs: 'No runs yet. Start one with `learnsys train`.',
-      download_csv: 'Download CSV (full resolution)', smoothing: 'Smoothing', smoothing_hint: 'exponentially weighted mean (lecture 3): c′ᵢ = β·cᵢ + (1−β)·c′ᵢ₋₁',
-      chart_loss: 'Training loss', chart_dev: 'Dev loss', chart_acc: 'Dev accuracy', chart_lr: 'Learning rate',
-      chart_param: 'Parameters', chart_other: 'Other metrics', artifacts: 'Views', predict: 'Predict',
-      predict_button: 'Predict', predict_hint: 'rows separated by “;”, values in a row by “,”', step: 'step',
-      raw: 'raw', smoothed: 'smoothed', live: 'live', reconnecting: 'reconnecting…', idle: 'not live',
-      created: 'created', running: 'running', stopped: 'stopped', finished: 'finished', failed: 'failed', interrupted: 'interrupted',
-      checkpoint: 'checkpoint', resume: 'resume', divergence: 'divergence', input: 'input', output: 'prediction',
-      train: 'train', search: 'search', landscape: 'landscape', no_view: 'no view for this artifact', of: 'of',
-    },
-    zh: {
-      subtitle: '数据集 → 模型 → 训练 → 推理', language: '语言', runs: '训练记录',
-      compare_hint: '点击一条记录查看；勾选其他记录可叠加比较。', no_runs: '还没有训练记录。用 `learnsys train` 开始一次训练。',
-      download_csv: '下载 CSV（全部数据点）', smoothing: '平滑', smoothing_hint: '指数加权均值（第 3 讲）：c′ᵢ = β·cᵢ + (1−β)·c′ᵢ₋₁',
-      chart_loss: '训练损失', chart_dev: '验证集损失', chart_acc: '验证集准确率', chart_lr: '学习率',
-      chart_param: '参数', chart_other: '其他指标', artifacts: '可视化', predict: '预测',
-      predict_button: '预测', predict_hint: '各行用“;”分隔，一行中的数值用“,”分隔', step: '步数',
-      raw: '原始', smoothed: '平滑', live: '实时', reconnecting: '正在重连…', idle: '未连接',
-      created: '已创建', running: '训练中', stopped: '已停止', finished: '已完成', failed: '失败', interrupted: '已中断',
-      checkpoint: '检查点', resume: '断点重开', divergence: '发散', input: '输入', output: '预测值',
-      train: '训练', search: '搜索', landscape: '损失曲面', no_view: '此结果没有可用的视图', of: '/',
-    },
-  };
+  const I18N = window.learnsysI18n;
   const CHARTS = ['loss', 'dev', 'acc', 'lr', 'param', 'other'];
   const EVENT_COLORS = { checkpoint: '#8c959f', resume: '#0969da', divergence: '#cf222e' };
   const PALETTE = ['#5470c6', '#ee6666', '#3ba272', '#fc8452', '#9a60b4', '#73c0de', '#fac858', '#ea7ccc'];
@@ -305,7 +280,7 @@
   }
   function label(name) {
     if (name === 'train/loss') return t('raw');
-    if (name === 'train/loss_epoch') return state.lang === 'zh' ? '每轮平均' : 'epoch mean';
+    if (name === 'train/loss_epoch') return t('epoch_mean');
     if (name.startsWith('param/')) return name.slice(6);
     return { 'dev/loss': t('chart_dev'), 'dev/accuracy': t('chart_acc'), lr: t('chart_lr') }[name] || name;
   }

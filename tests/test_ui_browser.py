@@ -303,3 +303,28 @@ def test_a_fast_live_run_is_resampled_not_piled_up(env):
     assert len(s["steps"]) < steps and s["steps"][0] == 1
     assert all(a < b for a, b in zip(s["steps"], s["steps"][1:]))  # ordered, no duplicates
     context.close()
+
+
+def test_token_url_works_in_the_browser(env):
+    """Off loopback: the printed URL (with ?token=) opens the page; the cookie carries the
+    token for the page's own requests and its event stream."""
+    dash = start_dashboard(str(env["runs_dir"]), host="0.0.0.0", port=_free_port())
+    try:
+        assert "?token=" in dash.url
+        context = env["browser"].new_context(locale="en-US")
+        p = context.new_page()
+        p.goto(dash.url + "#run=live")
+        p.wait_for_function("() => window.learnsysDebug && window.learnsysDebug.ready", timeout=20_000)
+        p.wait_for_function("() => document.querySelector('#conn').dataset.state === 'live'", timeout=10_000)
+        assert p.evaluate("window.learnsysDebug.counts()['train/loss']") == STEPS
+        bare = context.new_page()  # same browser, no token in the URL: the cookie is enough
+        bare.goto(dash.url.split("?")[0] + "#run=live")
+        bare.wait_for_function("() => window.learnsysDebug && window.learnsysDebug.ready", timeout=20_000)
+        context.close()
+        other = env["browser"].new_context()  # a browser without the token gets nothing
+        q = other.new_page()
+        response = q.goto(dash.url.split("?")[0])
+        assert response.status == 401
+        other.close()
+    finally:
+        dash.close()

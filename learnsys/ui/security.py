@@ -19,7 +19,7 @@ import ipaddress
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
-TOKEN_COOKIE = "learnsys_token"
+TOKEN_COOKIE = "learnsys_token"  # + "_<port>": cookies are per host, not per port
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
 # ECharts sets element styles from script (CSSOM), which style-src does not restrict.
@@ -67,10 +67,11 @@ class SecurityMiddleware:
         if self.loopback_only and _host_name(headers.get("host", "127.0.0.1")).lower() not in LOOPBACK_NAMES:
             return await _plain(send, 421, "This dashboard answers only to localhost / 127.0.0.1.")
         set_cookie = False
+        cookie_name = f"{TOKEN_COOKIE}_{(scope.get('server') or ('', 0))[1]}"
         if self.token is not None:
             from_query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
             cookie = SimpleCookie(headers.get("cookie", ""))
-            from_cookie = cookie[TOKEN_COOKIE].value if TOKEN_COOKIE in cookie else ""
+            from_cookie = cookie[cookie_name].value if cookie_name in cookie else ""
             auth = headers.get("authorization", "")
             from_header = auth[7:] if auth.lower().startswith("bearer ") else ""
             if not any(hmac.compare_digest(c.encode(), self.token.encode())
@@ -85,7 +86,7 @@ class SecurityMiddleware:
             if message["type"] == "http.response.start":
                 extra = list(SECURITY_HEADERS)
                 if set_cookie:
-                    extra.append((b"set-cookie", f"{TOKEN_COOKIE}={self.token}; HttpOnly; SameSite=Strict; "
+                    extra.append((b"set-cookie", f"{cookie_name}={self.token}; HttpOnly; SameSite=Strict; "
                                                  f"Path=/".encode()))
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)

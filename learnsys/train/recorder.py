@@ -57,7 +57,10 @@ class MetricRecorder:
         self._first_step = 0
         self._losses: list[torch.Tensor] = []
         self._lrs: list[float] = []
-        self._param_rows: list[torch.Tensor] = []
+        # Parameter values land in rows of one preallocated (max_rows, P) buffer, so a flush
+        # reads them with one .tolist() instead of stacking many tiny tensors.
+        self._param_buf = (torch.empty(max_rows, sum(v.numel() for v in self._views), dtype=self._views[0].dtype,
+                                       device=self._views[0].device) if self._views else None)
         self._epoch_ends: list[int] = []   # steps at which an epoch ended, since the last flush
         self._extra: list[tuple[str, int, float]] = []
         self._last_flush = time.perf_counter()
@@ -69,7 +72,10 @@ class MetricRecorder:
         self._losses.append(loss.detach())
         self._lrs.append(lr)
         if self._views:
-            self._param_rows.append(torch.cat(self._views))  # (P,)
+            row = len(self._losses) - 1
+            if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
+                self._param_buf = torch.cat([self._param_buf, torch.empty_like(self._param_buf)])
+            torch.cat(self._views, out=self._param_buf[row])  # (P,)
 
     def epoch_end(self, step: int) -> None:
         if self.epoch_means:
@@ -91,15 +97,14 @@ class MetricRecorder:
             losses = torch.stack(self._losses).float().tolist()
             series["train/loss"] = (steps, losses)
             series["lr"] = (steps, list(self._lrs))
-            if self._param_rows:
-                columns = torch.stack(self._param_rows).T.tolist()  # (P, n): one list per parameter
+            if self._param_buf is not None:
+                columns = self._param_buf[:n].T.tolist()  # (P, n): one list per parameter
                 for name, values in zip(self.param_names, columns):
                     series[f"param/{name}"] = (steps, values)
             if self.epoch_means:
                 series["train/loss_epoch"] = self._epoch_means(steps, losses)
             self._losses.clear()
             self._lrs.clear()
-            self._param_rows.clear()
             self._epoch_ends.clear()
         for name, step, value in self._extra:
             column = series.setdefault(name, ([], []))

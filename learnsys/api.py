@@ -29,6 +29,7 @@ from .runfolder import RunFolder, check_writable, new_run_id
 from .sinks.console import ConsoleSink
 from .sinks.logfile import LogFileSink
 from .sinks.store import StoreSink
+from .sinks.tensorboard import TensorBoardSink
 from .spec import RunSpec
 from .store import RunStore
 from .train.build import Built, build
@@ -165,8 +166,10 @@ def _arrays_to_dataset(data: tuple) -> DataSet:
 
 def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, callbacks: Sequence[Callback] = (),
           model: torch.nn.Module | None = None, data: DataSet | None = None,
-          warn: Callable[[str], None] = _warn, on_start: Callable[[Run], None] | None = None) -> Run:
-    """Create a run folder for `spec` and train it. Everything is checked before anything is written."""
+          warn: Callable[[str], None] = _warn, on_start: Callable[[Run], None] | None = None,
+          tensorboard: str | Path | None = None) -> Run:
+    """Create a run folder for `spec` and train it. Everything is checked before anything is written.
+    `tensorboard`: also write TensorBoard event files under this folder."""
     runs_dir = Path(runs_dir)
     built = build(spec, model=model, data=data)
     for line in built.warnings:
@@ -181,12 +184,14 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
                      data=spec.data, model=spec.model, total_steps=None)
     store.add_event(run_id, 0, "start", f"Run created: {spec.model} on {spec.data}.")
     store.close()
-    return _execute(built, folder, None, quiet=quiet, callbacks=callbacks, model=model, on_start=on_start)
+    return _execute(built, folder, None, quiet=quiet, callbacks=callbacks, model=model, on_start=on_start,
+                    tensorboard=tensorboard)
 
 
 def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | None = None, quiet: bool = True,
            callbacks: Sequence[Callback] = (), model: torch.nn.Module | None = None,
-           warn: Callable[[str], None] = _warn, on_start: Callable[[Run], None] | None = None) -> Run:
+           warn: Callable[[str], None] = _warn, on_start: Callable[[Run], None] | None = None,
+           tensorboard: str | Path | None = None) -> Run:
     """Continue a run from its newest good checkpoint; the result is bitwise the uninterrupted run's."""
     folder = RunFolder.find(str(run), runs_dir)
     old_spec = folder.spec()
@@ -232,7 +237,7 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
         warn(line)
     return _execute(built, folder, found.state, quiet=quiet, callbacks=callbacks, model=model,
                     on_start=on_start, resume_step=found.step, new_lr=changes.get("lr"), warn=warn,
-                    save_spec=spec if changes else None)
+                    save_spec=spec if changes else None, tensorboard=tensorboard)
 
 
 def data_fingerprint(built: Built) -> str:
@@ -294,12 +299,14 @@ def _graceful_stop(trainer: Trainer) -> Iterator[None]:
 def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool, callbacks: Sequence[Callback],
              model: torch.nn.Module | None, on_start: Callable[[Run], None] | None, resume_step: int | None = None,
              new_lr: float | None = None, warn: Callable[[str], None] = _warn,
-             save_spec: RunSpec | None = None) -> Run:
+             save_spec: RunSpec | None = None, tensorboard: str | Path | None = None) -> Run:
     spec = built.spec
     # The console sink is there even when quiet (hidden), so its smoothing state is always in
     # the checkpoint and a quiet run resumed with a progress bar shows the right smoothed loss.
     sinks: list[Callback] = [StoreSink(str(folder.store_path), folder.run_id), LogFileSink(folder.log_path),
                              ConsoleSink(show=not quiet)]
+    if tensorboard is not None:
+        sinks.append(TensorBoardSink(tensorboard, folder.run_id))
     trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
                       train=built.train, dev=built.dev, spec=spec, callbacks=[*sinks, *callbacks],
                       checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,

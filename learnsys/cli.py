@@ -92,6 +92,8 @@ def _add_ui_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1; others need a token)")
     p.add_argument("--token", default=None, help="access token for the dashboard (generated when --host is not loopback)")
     p.add_argument("--quiet", action="store_true", help="no progress bar; only the final lines")
+    p.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="also write TensorBoard event files to DIR/<run-id> (needs the tensorboard package)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,7 +251,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     overrides = spec_overrides(args)
     spec = RunSpec.from_toml(args.config, overrides) if args.config else RunSpec.from_dict(overrides, where="flags")
-    run = _with_dashboard(args, lambda: api.train(spec, runs_dir=args.runs_dir, quiet=args.quiet))
+    run = _with_dashboard(args, lambda: api.train(spec, runs_dir=args.runs_dir, quiet=args.quiet,
+                                                  tensorboard=args.tensorboard))
     _print_outcome(run)
     return run.exit_code
 
@@ -259,7 +262,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     changes = spec_overrides(args)  # api.resume refuses a changed field that would break exactness
     run = _with_dashboard(args, lambda: api.resume(args.run, runs_dir=args.runs_dir, changes=changes,
-                                                   quiet=args.quiet))
+                                                   quiet=args.quiet, tensorboard=args.tensorboard))
     _print_outcome(run)
     return run.exit_code
 

@@ -247,3 +247,18 @@ def test_steps_overrides_epochs_and_show_json_lists_exact_params(runs_dir, cli):
     csv = cli("metrics", run_id, "--csv", "--runs-dir", runs_dir).out.splitlines()
     # loss, lr, weight, bias per step, plus epoch means at steps 2, 4, 6 (2 batches per epoch)
     assert csv[0] == "step,name,value" and len(csv) == 1 + 7 * 4 + 3
+
+
+def test_tensorboard_sink_writes_the_same_losses(cli, runs_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    result = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--epochs", "30",
+                 "--tensorboard", tmp_path / "tb")
+    assert result.code == 0, result.err
+    run_id = result.out.split()[1]
+    events = EventAccumulator(str(tmp_path / "tb" / run_id))
+    events.Reload()
+    scalars = events.Scalars("train/loss")
+    steps, values = learnsys.load_run(run_id, runs_dir=runs_dir).metrics()["train/loss"]
+    assert [s.step for s in scalars] == steps
+    assert [s.value for s in scalars] == pytest.approx(values, rel=1e-6)

@@ -42,7 +42,10 @@ HEADER_LEN = len(MAGIC) + 64 + 1
 MANIFEST = "manifest.json"
 FILE_PATTERN = re.compile(r"^step-(\d+)\.pt$")
 TMP_PATTERN = re.compile(r"^\.(step-\d+\.pt|manifest\.json)\.tmp$")
-_PARALLEL_HASH_BYTES = 1 << 20  # chunks at least this big are hashed on a helper thread while written
+# Chunks at least this big are hashed on a helper thread while they are written. With two
+# CPUs or fewer the helper competes with the writer and with training (measured slower than
+# hashing in line on a busy 2-core machine), so there every chunk is hashed in line.
+_PARALLEL_HASH_BYTES = 1 << 20 if (os.cpu_count() or 1) > 2 else 1 << 62
 _WRITEBACK_BYTES = 8 << 20       # start writeback of the pages written so far every this many bytes
 _ADVISE = hasattr(os, "posix_fadvise")
 
@@ -93,8 +96,9 @@ def write_atomic(path: Path, chunks: list[bytes | memoryview], before_rename=Non
 class _HashingWriter:
     """The file-like object torch.save writes to: each chunk goes to the file and into sha256.
 
-    Big chunks are hashed on a helper thread while this thread writes them; `write` returns
-    only when both are done, so torch may reuse its buffer right after. Every few MB it asks
+    Big chunks are hashed on a helper thread while this thread writes them (on machines
+    with more than two CPUs); `write` returns only when both are done, so torch may reuse
+    its buffer right after. Every few MB it asks
     the kernel to start writing the pages out (posix_fadvise DONTNEED starts writeback without
     waiting), so on a real disk the device works while the rest is serialised and hashed,
     and the final fsync has little left to wait for."""

@@ -339,7 +339,9 @@
       const fig = document.querySelector(`.chart[data-chart="${key}"]`);
       if (!series.length) { fig.hidden = true; continue; }
       const c = chart(key); fig.hidden = false;
-      c.setOption({ xAxis: { name: t('step') }, series }, { replaceMerge: ['series'], lazyUpdate: true });
+      const log = state.logScale && (key === 'loss' || key === 'dev');
+      c.setOption({ xAxis: { name: t('step') }, yAxis: { type: log ? 'log' : 'value', scale: true }, series },
+        { replaceMerge: ['series'], lazyUpdate: true });
     }
     $('#controls').hidden = !runs.some((r) => state.data[r].series[SMOOTHED]);
     debug.renders++;
@@ -407,6 +409,8 @@
     $('#run-progress').textContent = i.kind === 'train' ? `${t('step')} ${i.step}${i.total_steps ? ` ${t('of')} ${i.total_steps}` : ''}` : t(i.kind);
     $('#run-meta').textContent = [i.model, i.data].filter(Boolean).join(' · ');
     $('#run-message').textContent = i.message || '';
+    $('#spec-text').textContent = Object.entries(i.spec || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n');
+    $('#spec').hidden = !i.spec || !Object.keys(i.spec).length;
     $('#csv').href = `api/runs/${encodeURIComponent(i.id)}/csv`;
     $('#csv').hidden = !(i.metrics && i.metrics.length);
   }
@@ -458,6 +462,7 @@
     $('#lang').addEventListener('change', (e) => { state.lang = e.target.value; localStorage.setItem('learnsys.lang', state.lang); applyLang(); });
     $('#smoothing').value = String(state.smoothing);
     $('#smoothing').addEventListener('input', onSmoothing);
+    $('#log-scale').addEventListener('change', (e) => { state.logScale = e.target.checked; renderAll(); });
     $('#smoothing-value').textContent = `β = ${beta().toFixed(2)}`;
     $('#predict-form').addEventListener('submit', predict);
     window.addEventListener('hashchange', () => { const h = readHash(); if (h.run && h.run !== state.selected) select(h.run); });

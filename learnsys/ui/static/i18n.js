@@ -13,7 +13,7 @@ window.learnsysI18n = {
     created: 'created', running: 'running', stopped: 'stopped', finished: 'finished', failed: 'failed', interrupted: 'interrupted',
     checkpoint: 'checkpoint', resume: 'resume', divergence: 'divergence', input: 'input', output: 'prediction',
     train: 'train', search: 'search', landscape: 'landscape', no_view: 'no view for this artifact', of: 'of',
-    epoch_mean: 'epoch mean',
+    epoch_mean: 'epoch mean', spec: 'Run spec', log_scale: 'log scale (loss)',
   },
   zh: {
     subtitle: '数据集 → 模型 → 训练 → 推理', language: '语言', runs: '训练记录',
@@ -26,6 +26,6 @@ window.learnsysI18n = {
     created: '已创建', running: '训练中', stopped: '已停止', finished: '已完成', failed: '失败', interrupted: '已中断',
     checkpoint: '检查点', resume: '断点重开', divergence: '发散', input: '输入', output: '预测值',
     train: '训练', search: '搜索', landscape: '损失曲面', no_view: '此结果没有可用的视图', of: '/',
-    epoch_mean: '每轮平均',
+    epoch_mean: '每轮平均', spec: '运行配置', log_scale: '对数坐标（损失）',
   },
 };

@@ -210,10 +210,12 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
     if old_spec.data == "<arrays>":
         old_spec = old_spec.replace(data=str(folder.path / "data.npz"))
     spec = old_spec.replace(**changes) if changes else old_spec
-    found, warnings = Checkpointer(folder.checkpoints).latest()
+    checkpointer = Checkpointer(folder.checkpoints)
+    found, warnings = checkpointer.latest()
     for line in warnings:
         warn(line)
-    if found is None:
+    never_checkpointed = found is None and not checkpointer.candidates()[0]
+    if found is None and not never_checkpointed:
         raise LearnsysError(f"Run {folder.run_id} has no usable checkpoint in {folder.checkpoints}; nothing was "
                             "changed. Start it again with `learnsys train`.")
     if old_spec.model.startswith("<") and model is None:
@@ -225,6 +227,10 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
         raise LearnsysError(f"The data of run {folder.run_id} ({spec.data}) is not what it was trained on (its "
                             "sha256 changed), so a resume could not be exact. Nothing was changed. Restore the "
                             "data, or start a new run.")
+    if never_checkpointed:  # killed before its step-0 checkpoint: starting over is the uninterrupted run
+        warn(f"Run {folder.run_id} has no checkpoint yet (it was stopped before its first); starting it at step 0.")
+        return _execute(built, folder, None, quiet=quiet, callbacks=callbacks, model=model, on_start=on_start,
+                        resume_step=0, warn=warn, save_spec=spec if changes else None)
     n_rows = built.train[0].shape[0]
     total_steps = spec.steps or spec.epochs * batches_per_epoch(n_rows, spec.batch_size_for(n_rows))
     if found.step >= total_steps:
@@ -320,11 +326,12 @@ def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool
                 group["lr"] = new_lr
             if built.scheduler is not None:
                 built.scheduler.base_lrs = [new_lr for _ in built.scheduler.base_lrs]
+    if resume_step is not None:  # a resume (state None: of a run killed before its first checkpoint)
         store = RunStore(folder.store_path)
         dropped = store.truncate_after(folder.run_id, resume_step)
+        where = f"the checkpoint at step {resume_step}" if state is not None else "the start (no checkpoint yet)"
         store.add_event(folder.run_id, resume_step, "resume",
-                        f"Resumed from the checkpoint at step {resume_step}; dropped {dropped} metric row(s) "
-                        "logged after it.")
+                        f"Resumed from {where}; dropped {dropped} metric row(s) logged after it.")
         store.close()
         if save_spec is not None:
             save_spec.save(folder.path / "spec.toml")

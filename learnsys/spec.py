@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,7 +128,12 @@ class RunSpec:
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_toml(), encoding="utf-8")
+        """Write spec.toml atomically (temp file + rename): a run killed while a resume
+        rewrites it keeps a readable spec, the old one or the new one."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(self.to_toml(), encoding="utf-8")
+        os.replace(tmp, path)
 
     def to_toml(self) -> str:
         return tomli_w.dumps(self.to_dict())

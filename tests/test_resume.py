@@ -364,3 +364,26 @@ def test_cuda_without_deterministic_algorithms_is_said_in_one_line(runs_dir, ref
     _, state = newest_state(reference)
     lines = api.exactness_limits(state, SimpleNamespace(device=torch.device("cuda")))
     assert len(lines) == 1 and "cuda" in lines[0] and "use_deterministic_algorithms" in lines[0]
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(cli, runs_dir, reference):
+    class DiesAtStart(Callback):
+        def on_fit_start(self, trainer, logs):
+            raise RuntimeError("killed before the step-0 checkpoint")
+
+    with pytest.raises(CallbackError):
+        train(runs_dir, "a", callbacks=[DiesAtStart()])
+    assert list((runs_dir / "a" / "checkpoints").glob("step-*.pt")) == []
+    r = resume_cli(cli, runs_dir, "a")
+    assert r.code == 0, r.err
+    assert r.err.strip() == "warning: Run a has no checkpoint yet (it was stopped before its first); starting it at step 0."
+    assert_same_state(reference, runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+
+
+def test_spec_toml_is_replaced_atomically(tmp_path):
+    spec = RunSpec.from_dict(BASE)
+    spec.save(tmp_path / "spec.toml")
+    spec.replace(epochs=9).save(tmp_path / "spec.toml")
+    assert RunSpec.load(tmp_path / "spec.toml").epochs == 9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]

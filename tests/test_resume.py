@@ -387,3 +387,51 @@ def test_spec_toml_is_replaced_atomically(tmp_path):
     spec.replace(epochs=9).save(tmp_path / "spec.toml")
     assert RunSpec.load(tmp_path / "spec.toml").epochs == 9
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.toml"]
+
+
+DROPOUT_MODEL = '''
+import torch
+
+
+class Drop(torch.nn.Module):
+    """Draws from torch's RNG every training step: resume must restore the generator."""
+
+    def __init__(self):
+        super().__init__()
+        self.l1, self.drop, self.l2 = torch.nn.Linear(2, 16), torch.nn.Dropout(0.3), torch.nn.Linear(16, 1)
+
+    def forward(self, x):
+        return self.l2(self.drop(torch.relu(self.l1(x))))
+'''
+
+VARIANTS = {
+    "sgd-one-row-nesterov": dict(batch_size=1, epochs=1, optimizer="sgd", lr=0.01,
+                                 optimizer_args={"momentum": 0.9, "nesterov": True}, scheduler="", scheduler_args={}),
+    "full-batch": dict(batch_size="full", epochs=30),
+    "per-step-cosine": dict(scheduler="CosineAnnealingLR", scheduler_args={"T_max": 36}, scheduler_interval="step"),
+    "no-shuffle-rmsprop": dict(shuffle=False, optimizer="rmsprop", optimizer_args={"weight_decay": 0.01}),
+    "classes-accuracy": dict(data="synthetic-classes", data_args={"size": 120, "features": 2, "classes": 3},
+                             model="softmax", standardize=True),
+    "dropout-user-model": dict(model="<DROPOUT>"),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+@pytest.mark.parametrize("how", ["graceful", "killed"])
+def test_stop_or_kill_then_resume_is_exact_across_loops(runs_dir, tmp_path, variant, how):
+    extra = dict(VARIANTS[variant])
+    if extra.get("model") == "<DROPOUT>":
+        (tmp_path / "drop.py").write_text(DROPOUT_MODEL)
+        extra["model"] = f"{tmp_path / 'drop.py'}:Drop"
+    ref = train(runs_dir, "ref", **extra)
+    total = ref.result.step
+    stop_at = total // 2 + 3  # off the checkpoint schedule
+    run = train(runs_dir, "a", callbacks=[StopAtStep(stop_at)], **extra)
+    assert run.result.status == "stopped"
+    if how == "killed":  # as if SIGKILL came just before the stop's checkpoint: rows after the last one remain
+        stopped_at = newest_state(runs_dir / "a")[0]
+        (runs_dir / "a" / "checkpoints" / f"step-{stopped_at:08d}.pt").unlink()
+        assert max(s for s, _, _ in history(runs_dir, "a")) == stopped_at
+    api.resume("a", runs_dir=runs_dir)
+    assert_same_state(runs_dir / "ref", runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")

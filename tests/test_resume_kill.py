@@ -114,7 +114,7 @@ def test_kill_anywhere_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, cl
     runs = tmp_path / "runs"
     reference = start(runs, "train", *SPEC, "--run-id", "reference")  # alongside the victim's first life
 
-    rng = random.Random(20261127)
+    rng = random.Random(int(os.environ.get("LEARNSYS_KILL_SEED", "20261127")))  # another seed: other moments
     # Ten SIGKILLs once the run has passed a seeded-random step (plus a random few ms, so the
     # moment is arbitrary: mid-step, mid-evaluation, mid-flush); two inside checkpoint writes;
     # one SIGTERM and one SIGINT (graceful stops). Half of them with asynchronous checkpoints.

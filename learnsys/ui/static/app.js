@@ -135,11 +135,12 @@
     }
     if (state.data[runId] !== d) return; // replaced meanwhile
     d.info = info; d.events = info.events; d.lastId = info.last_metric_id;
-    const loaded = await Promise.all(info.metrics.map((n) => fetchSeries(runId, n).catch(() => null)));
-    if (state.data[runId] !== d) return;
-    info.metrics.forEach((n, i) => { if (loaded[i]) d.series[n] = fromResponse(loaded[i]); });
-    openStream(runId, d);
+    openStream(runId, d); // rows that land while the series load are merged into them
     if (runId === state.selected) { renderHead(); renderArtifacts(); renderPredict(); }
+    await Promise.all(info.metrics.map((n) => fetchSeries(runId, n).then((r) => {
+      if (state.data[runId] === d) { adopt(d, n, fromResponse(r)); scheduleRender(); } // each chart as soon as it can
+    }).catch(() => null)));
+    if (state.data[runId] !== d) return;
     renderAll();
     if (runId === state.selected) { await afterPaint(); debug.loadMs = now() - started; debug.ready = true; }
   }
@@ -200,21 +201,27 @@
     if (old.resampling || now() - (old.sampledAt || 0) < 1000) return; // at most once a second per series
     old.resampling = true;
     const r = await fetchSeries(runId, name).catch(() => null);
-    const cur = d.series[name];
-    if (!r || state.data[runId] !== d || cur !== old) { old.resampling = false; return; }
+    if (!r || state.data[runId] !== d || d.series[name] !== old) { old.resampling = false; return; }
     const fresh = fromResponse(r);
     fresh.sampledAt = now();
-    const last = fresh.steps.length ? fresh.steps[fresh.steps.length - 1] : -Infinity;
-    const b = beta();
-    for (let i = 0; i < cur.steps.length; i++) {
-      if (cur.steps[i] <= last) continue;
-      const v = cur.values[i];
-      fresh.steps.push(cur.steps[i]); fresh.values.push(v);
-      if (fresh.smooth) fresh.smooth.push(v === null ? null : b * v + (1 - b) * lastFinite(fresh.smooth, v));
-    }
-    d.series[name] = fresh;
+    adopt(d, name, fresh);
     debug.resamples = (debug.resamples || 0) + 1;
     scheduleRender();
+  }
+  // Replace a series by the server's answer, keeping the live points newer than it.
+  function adopt(d, name, fresh) {
+    const cur = d.series[name];
+    const last = fresh.steps.length ? fresh.steps[fresh.steps.length - 1] : -Infinity;
+    const b = beta();
+    if (cur) {
+      for (let i = 0; i < cur.steps.length; i++) {
+        if (cur.steps[i] <= last) continue;
+        const v = cur.values[i];
+        fresh.steps.push(cur.steps[i]); fresh.values.push(v);
+        if (fresh.smooth) fresh.smooth.push(v === null ? null : b * v + (1 - b) * lastFinite(fresh.smooth, v));
+      }
+    }
+    d.series[name] = fresh;
   }
   // ECharts (lazyUpdate) draws in its own animation-frame callback, queued before ours: by the
   // time this frame callback runs, the canvas holds the new points.

@@ -29,8 +29,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import warnings
 from pathlib import Path
 
 import httpx
@@ -175,7 +175,9 @@ def main() -> int:
         make_big_run(runs_dir, args.big_steps)
         print(f"big run: {args.big_steps:,} steps x 4 series written in {time.perf_counter() - t:.1f} s")
         # The series endpoint in-process without the start-up warm-up: a truly cold first query.
-        from starlette.testclient import TestClient
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*httpx")
+            from starlette.testclient import TestClient
 
         from learnsys.ui.app import create_app
 

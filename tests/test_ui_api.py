@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from starlette.testclient import TestClient
+with warnings.catch_warnings():  # starlette 1.x prefers httpx2 for its TestClient; httpx works
+    warnings.filterwarnings("ignore", message=".*httpx")
+    from starlette.testclient import TestClient
 
 from learnsys.errors import LearnsysError
 from learnsys.store import STORE_FILENAME, RunStore

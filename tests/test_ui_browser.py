@@ -11,7 +11,6 @@ tests compare real numbers with the store, not pixels.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import socket
 import sqlite3

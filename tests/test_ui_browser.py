@@ -225,6 +225,19 @@ def test_long_run_is_sampled_and_zoom_fetches_full_resolution(env):
     assert s["steps"][0] == 1 and s["steps"][-1] == 50_000 and 12_345 in s["steps"]  # ends and the spike
     marks = p.evaluate("window.learnsysDebug.chartSeries('loss')")[0]["marks"]
     assert sorted(marks) == ["divergence", "resume"]
+    # The slider on a sampled curve: the server smooths the raw points (not the sampled ones).
+    before = s["smooth"]
+    p.focus("#smoothing")
+    p.keyboard.press("End")  # beta = 0.01
+    p.wait_for_function("(old) => window.learnsysDebug.series('train/loss').smooth[5] !== old", arg=before[5],
+                        timeout=10_000)
+    s = p.evaluate("window.learnsysDebug.series('train/loss')")
+    raw = [1.0 / k + (2.0 if k == 12_345 else 0.0) for k in range(1, 50_001)]
+    ref, prev = [], None
+    for v in raw:
+        prev = v if prev is None else 0.01 * v + 0.99 * prev
+        ref.append(prev)
+    assert all(math.isclose(s["smooth"][i], ref[k - 1], rel_tol=1e-9) for i, k in enumerate(s["steps"]))
     p.evaluate("window.learnsysDebug.zoom(20000, 20500)")
     p.wait_for_function("() => (window.learnsysDebug.zooms || 0) >= 1", timeout=10_000)
     s = p.evaluate("window.learnsysDebug.series('train/loss')")

@@ -270,7 +270,10 @@
     smoothTimer = setTimeout(async () => {
       for (const [runId, d] of Object.entries(state.data)) {
         const s = d.series[SMOOTHED];
-        if (s && !s.complete) { d.series[SMOOTHED] = fromResponse(await fetchSeries(runId, SMOOTHED)); }
+        if (s && !s.complete) {
+          const r = await fetchSeries(runId, SMOOTHED).catch(() => null);
+          if (r && state.data[runId] === d) adopt(d, SMOOTHED, fromResponse(r));
+        }
       }
       renderAll();
     }, 200);

@@ -227,10 +227,10 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
         raise LearnsysError(f"The data of run {folder.run_id} ({spec.data}) is not what it was trained on (its "
                             "sha256 changed), so a resume could not be exact. Nothing was changed. Restore the "
                             "data, or start a new run.")
-    if never_checkpointed:  # killed before its step-0 checkpoint: starting over is the uninterrupted run
+    if never_checkpointed:  # killed before its first checkpoint: building it again is its state at step 0
         warn(f"Run {folder.run_id} has no checkpoint yet (it was stopped before its first); starting it at step 0.")
         return _execute(built, folder, None, quiet=quiet, callbacks=callbacks, model=model, on_start=on_start,
-                        resume_step=0, warn=warn, save_spec=spec if changes else None)
+                        resume_step=0, warn=warn, save_spec=spec if changes else None, tensorboard=tensorboard)
     n_rows = built.train[0].shape[0]
     total_steps = spec.steps or spec.epochs * batches_per_epoch(n_rows, spec.batch_size_for(n_rows))
     if found.step >= total_steps:
@@ -318,7 +318,8 @@ def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool
                       checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,
                                                                 os.environ.get(TEST_PAUSE_ENV)),
                       param_names=built.param_names,
-                      accuracy_fn=None if built.dev is None else _accuracy(built.loss_name))
+                      accuracy_fn=None if built.dev is None else _accuracy(built.loss_name),
+                      checkpoint_at_start=spec.model.startswith("<"))
     if state is not None:
         trainer.load_state_dict(state)
         if new_lr is not None:

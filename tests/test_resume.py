@@ -118,14 +118,15 @@ def test_missing_manifest_is_one_warning_and_files_are_still_verified(cli, runs_
 
 def test_no_good_checkpoint_is_one_error_and_changes_nothing(cli, runs_dir):
     train(runs_dir, "a", epochs=3)
-    for p in (runs_dir / "a" / "checkpoints").glob("step-*.pt"):
+    files = list((runs_dir / "a" / "checkpoints").glob("step-*.pt"))
+    for p in files:
         flip_bit(p)
     before = snapshot(runs_dir, "a")
     r = resume_cli(cli, runs_dir, "a", "--epochs", "6")
     assert r.code != 0
     lines = r.err.strip().splitlines()
     assert lines[-1].startswith("error: Run a has no usable checkpoint") and "nothing was changed" in lines[-1]
-    assert all(line.startswith("warning: Checkpoint") for line in lines[:-1]) and len(lines) == 1 + 3
+    assert all(line.startswith("warning: Checkpoint") for line in lines[:-1]) and len(lines) == 1 + len(files) == 3
     assert snapshot(runs_dir, "a") == before
     assert not (runs_dir / "a" / "pid").exists()
 
@@ -433,5 +434,28 @@ def test_stop_or_kill_then_resume_is_exact_across_loops(runs_dir, tmp_path, vari
         (runs_dir / "a" / "checkpoints" / f"step-{stopped_at:08d}.pt").unlink()
         assert max(s for s, _, _ in history(runs_dir, "a")) == stopped_at
     api.resume("a", runs_dir=runs_dir)
+    assert_same_state(runs_dir / "ref", runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+
+
+def test_a_python_object_model_gets_a_step_0_checkpoint_and_resumes_exactly(runs_dir):
+    def module() -> torch.nn.Module:
+        torch.manual_seed(5)
+        return torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(40, 2, generator=g)
+    y = x @ torch.tensor([[1.5], [-2.0]]) + 0.1 * torch.randn(40, 1, generator=g)
+    fields = dict(runs_dir=runs_dir, optimizer="adam", lr=0.05, batch_size=8, epochs=4, checkpoint_every=50)
+    api.fit(module(), (x, y), run_id="ref", **fields)
+
+    class Dies(Callback):
+        def on_epoch_end(self, trainer, logs):
+            raise RuntimeError("killed in the first interval")
+
+    with pytest.raises(CallbackError):
+        api.fit(module(), (x, y), run_id="a", callbacks=[Dies()], **fields)
+    assert newest_state(runs_dir / "a")[0] == 0
+    api.resume("a", runs_dir=runs_dir, model=module())
     assert_same_state(runs_dir / "ref", runs_dir / "a")
     assert history(runs_dir, "a") == history(runs_dir, "ref")

@@ -45,7 +45,8 @@ class Trainer:
                  loss_fn: Callable, train: tuple[torch.Tensor, torch.Tensor],
                  dev: tuple[torch.Tensor, torch.Tensor] | None, spec: RunSpec,
                  callbacks: list[Callback] = (), checkpointer: Checkpointer | None = None,
-                 param_names: list[str] = (), accuracy_fn: Callable | None = None):
+                 param_names: list[str] = (), accuracy_fn: Callable | None = None,
+                 checkpoint_at_start: bool = False):
         self.model, self.optimizer, self.scheduler, self.loss_fn = model, optimizer, scheduler, loss_fn
         self.x, self.y = train                                  # (N, F), (N, T) on the device
         self.dev = dev
@@ -62,6 +63,10 @@ class Trainer:
         self.recorder = MetricRecorder(self.progress, list(param_names), params, epoch_means=self.n_batches > 1,
                                        max_age=0.0 if spec.pace else 0.1)
         self.resumed_from: int | None = None
+        # A checkpoint at step 0 too: for models that cannot be rebuilt from the spec (a Python
+        # object), so that a run killed before its first interval can still resume. Others
+        # resume such a run by building it again, which is the same state.
+        self.checkpoint_at_start = checkpoint_at_start
         self._stop_reason: str | None = None
 
     # -- control --------------------------------------------------------------------------
@@ -95,8 +100,8 @@ class Trainer:
             self.guard.snapshot(model, optimizer, scheduler)
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
                                     "resumed": self.resumed_from is not None})
-        if self.checkpointer is not None and p.step == 0:
-            self.save_checkpoint()  # so a run killed before its first interval resumes too (from step 0)
+        if self.checkpointer is not None and self.checkpoint_at_start and p.step == 0:
+            self.save_checkpoint()
         status, reason = "finished", f"reached step {self.total_steps}"
         order, order_epoch = None, -1
         model.train()

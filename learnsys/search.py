@@ -40,6 +40,7 @@ from .models import Linear, LinearNoBias, apply_init, build_model
 
 LOSSES = ("auto", "mse", "mae", "bce", "cross-entropy")
 METHODS = ("auto", "vmap", "compiled", "statistics")
+MAX_POINTS = 100_000_000      # losses are kept as float64: 800 MB at this size
 MAX_STORED_CELLS = 40_000      # the artifact keeps at most this many loss values (stride-sampled)
 STORED_TOP = 100
 
@@ -68,6 +69,9 @@ def axis(text: str, *, name: str = "?", box: bool = False) -> torch.Tensor:
             if not (step > 0 and stop >= start and all(map(math.isfinite, parts))):
                 raise SearchError(f"Grid {name}={text}: needs step > 0 and stop >= start, e.g. {name}=0:4:0.1.")
             n = int(math.floor((stop - start) / step + 1e-9)) + 1
+            if n > MAX_POINTS:
+                raise SearchError(f"Grid {name}={text} has {n:.3g} values, more than {MAX_POINTS:,}; "
+                                  "use a larger step or --samples N.")
             return torch.arange(n, dtype=torch.float64) * step + start       # (n,)
         values = [float(v) for v in text.split(",") if v.strip()]
         if not values or not all(map(math.isfinite, values)):
@@ -127,7 +131,8 @@ def resolve(model: nn.Module, names: Sequence[str]) -> list[Coordinate]:
                 continue
         out.append(Coordinate(name, pname, index))
     if bad:
-        names_hint = ", ".join(f"{n}{list(p.shape) if p.numel() > 1 else ''}" for n, p in params.items())
+        names_hint = ", ".join(n + (f" (shape {'x'.join(map(str, p.shape))}: name one value as {n}[{','.join('0' * p.dim())}])"
+                                    if p.numel() > 1 else "") for n, p in params.items())
         raise SearchError(f"Unknown grid parameter(s) {', '.join(bad)}; the model's parameters are {names_hint}.")
     seen = {}
     for c in out:
@@ -280,14 +285,17 @@ def search(model: str | nn.Module = "linear-nobias", data: str | DataSet = "lect
         raise SearchError("A grid axis has no values; check start:stop:step.")
     sampled = None
     if samples:
-        if not (isinstance(samples, int) and samples > 0):
-            raise SearchError(f"--samples {samples!r} must be a positive integer.")
+        if not (isinstance(samples, int) and 0 < samples <= MAX_POINTS):
+            raise SearchError(f"--samples {samples!r} must be an integer from 1 to {MAX_POINTS:,}.")
         lo = torch.stack([a.min() for a in axes])                          # (D,)
         hi = torch.stack([a.max() for a in axes])                          # (D,)
         g = torch.Generator().manual_seed(seed)
         sampled = lo + (hi - lo) * torch.rand(samples, len(axes), generator=g, dtype=torch.float64)  # (P, D)
         axes = None
     total = samples or math.prod(len(a) for a in axes)
+    if total > MAX_POINTS:
+        raise SearchError(f"The grid has {total:,} points, more than {MAX_POINTS:,}; use larger steps, fewer "
+                          "parameters, or --samples N random points.")
 
     base = {k: v.detach() for k, v in net.named_parameters()}
     fixed = {k: v.tolist() for k, v in base.items() if sum(c.param == k for c in coords) < v.numel()}

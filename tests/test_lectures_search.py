@@ -186,6 +186,7 @@ def test_cli_search_prints_the_table_stores_the_run_and_writes_a_png(cli, runs_d
 
 def test_cli_search_bad_input_is_one_line_and_exit_2(cli, runs_dir):
     for args in (["--grid", "w=0:4"], ["--grid", "zz=1,2"], ["--grid", "w=1,2", "--model", "nope"],
+                 ["--grid", "w=0:1e9:1e-9"], ["--grid", "w=0:1", "--samples", "-3"],
                  ["--grid", "w=1,2", "--method", "statistics", "--model", "mlp:4"]):
         r = cli("search", *args, "--runs-dir", runs_dir)
         assert r.code == 2 and r.err.startswith("error: ") and len(r.err.strip().splitlines()) == 1, (args, r.err)

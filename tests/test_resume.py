@@ -459,3 +459,19 @@ def test_a_python_object_model_gets_a_step_0_checkpoint_and_resumes_exactly(runs
     api.resume("a", runs_dir=runs_dir, model=module())
     assert_same_state(runs_dir / "ref", runs_dir / "a")
     assert history(runs_dir, "a") == history(runs_dir, "ref")
+
+
+def test_tensorboard_drops_what_a_killed_process_wrote_after_the_checkpoint(runs_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    tb = tmp_path / "tb"
+    api.train(RunSpec.from_dict({**BASE, "run_id": "a"}), runs_dir=runs_dir, callbacks=[StopAtStep(23)],
+              tensorboard=tb)
+    stopped_at = newest_state(runs_dir / "a")[0]
+    (runs_dir / "a" / "checkpoints" / f"step-{stopped_at:08d}.pt").unlink()  # as if killed before it
+    api.resume("a", runs_dir=runs_dir, tensorboard=tb)
+    events = EventAccumulator(str(tb / "a"))
+    events.Reload()
+    steps, values = api.load_run("a", runs_dir=runs_dir).metrics()["train/loss"]
+    assert [s.step for s in events.Scalars("train/loss")] == steps == list(range(1, TOTAL + 1))
+    assert [s.value for s in events.Scalars("train/loss")] == pytest.approx(values, rel=1e-6)

@@ -4,7 +4,8 @@
 
 It writes at each flush (a few times a second), never per step, with one
 `add_scalar` per point; the run store stays the source of truth. Needs the `tensorboard`
-package (not a learnsys dependency).
+package (not a learnsys dependency). On resume it opens its writer with `purge_step`, so
+TensorBoard drops what a killed process wrote after the checkpoint, as the run store does.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ class TensorBoardSink(Callback):
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise LearnsysError("--tensorboard needs the tensorboard package: `pip install tensorboard`.") from None
-        self.writer = SummaryWriter(str(Path(log_dir) / run_id))
+        self._make_writer = lambda purge_step: SummaryWriter(str(Path(log_dir) / run_id), purge_step=purge_step)
+        self.writer = None
+
+    def on_fit_start(self, trainer: Any, logs: dict) -> None:
+        self.writer = self._make_writer(logs["step"] + 1 if logs["resumed"] else None)
 
     def on_metrics(self, trainer: Any, logs: dict) -> None:
         for name, (steps, values) in logs["batch"].series.items():

@@ -284,6 +284,7 @@ class LiveLandscape(Callback):
         self._model = copy.deepcopy(trainer.model).cpu()
         self._x, self._y = trainer.x.detach().cpu(), trainer.y.detach().cpu()
         self._loss_fn = trainer.loss_fn
+        self._resumed = bool(logs.get("resumed"))
         self._loss_name = "mse" if isinstance(trainer.loss_fn, nn.MSELoss) else type(trainer.loss_fn).__name__
         start = [float(p.reshape(-1)[i]) for n in names for p, i in [_scalar(self._model, n)]]
         with self._lock:
@@ -324,6 +325,13 @@ class LiveLandscape(Callback):
         last = 0.0
         try:
             store = RunStore(self.store_path)
+            if self._resumed:  # the path before the resume is in the store already: keep drawing it
+                old_steps, old_points = path_from_store(store, self.run_id, self.names)
+                with self._lock:
+                    first = self.steps[0] if self.steps else None
+                    keep = [i for i, s in enumerate(old_steps) if first is None or s < first]
+                    self.steps[:0] = [old_steps[i] for i in keep]
+                    self.points[:0] = old_points[keep].tolist()
             while True:
                 self._wake.wait(timeout=self.min_interval)
                 self._wake.clear()

@@ -138,3 +138,14 @@ def test_background_landscape_after_checkpoints(runs_dir):
     assert cb.process.wait(timeout=120) == 0
     art = _artifact(runs_dir, "bg")
     assert art["kind"] == "plane" and art["step"] == 8 and len(art["losses"]) == 5
+
+
+def test_live_landscape_keeps_the_path_across_a_resume(runs_dir):
+    first = LiveLandscape(runs_dir / "learnsys.sqlite", "res", min_interval=0.01)
+    learnsys.fit("linear", "lecture", runs_dir=runs_dir, run_id="res", epochs=30, lr=0.02, quiet=True,
+                 checkpoint_every=10, callbacks=[first])
+    second = LiveLandscape(runs_dir / "learnsys.sqlite", "res", min_interval=0.01)
+    learnsys.resume("res", runs_dir=runs_dir, changes={"epochs": 60}, quiet=True, callbacks=[second])
+    assert first.error is None and second.error is None
+    art = _artifact(runs_dir, "res")
+    assert art["path"]["steps"] == list(range(1, 61)) and art["step"] == 60 and art["live"] is False

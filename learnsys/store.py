@@ -120,7 +120,22 @@ def training_pid(folder: str | Path | None) -> int | None:
         return None
     except PermissionError:
         pass  # alive, owned by someone else
+    state, started = _process_state(pid)
+    if state == "Z":
+        return None  # killed, not yet reaped by its parent
+    if started is not None and started > float(info.get("started", 0)) + 5:
+        return None  # the pid was reused (a reboot, a long time): not the process that wrote the file
     return pid
+
+
+def _process_state(pid: int) -> tuple[str | None, float | None]:
+    """A process's state letter and start time (unix time), from /proc on Linux; Nones elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return fields[0], time.time() - uptime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None, None
 
 
 def live_status(status: str, folder: str | Path | None) -> str:

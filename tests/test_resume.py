@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -313,6 +314,8 @@ def test_a_killed_run_shows_interrupted_and_a_live_one_cannot_be_resumed(cli, ru
     r = cli("runs", "--runs-dir", runs_dir, "--json")
     assert [x["status"] for x in json.loads(r.out)] == ["interrupted"]
     pid_file.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": 0}))
+    assert status(runs_dir, "a") == "interrupted"  # that pid is a process that started later: reused
+    pid_file.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}))
     assert status(runs_dir, "a") == "running"
     before = snapshot(runs_dir, "a")
     r = resume_cli(cli, runs_dir, "a", "--epochs", "6")

@@ -338,7 +338,8 @@ class LiveLandscape(Callback):
                 finished = self._done.is_set()
                 wait = self.min_interval - (time.monotonic() - last)
                 if wait > 0 and not finished:
-                    time.sleep(wait)
+                    self._done.wait(wait)   # rate limit, but the end of training cuts it short
+                    finished = self._done.is_set()
                 with self._lock:
                     steps, points = list(self.steps), torch.tensor(self.points, dtype=torch.float64)  # (P, D)
                 points = points[torch.isfinite(points).all(1)]

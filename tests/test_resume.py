@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from learnsys import api
+from learnsys.errors import CheckpointError
 from learnsys.spec import RunSpec
 from learnsys.store import RunStore
 from learnsys.train.callbacks import Callback, CallbackError
@@ -235,7 +236,7 @@ def test_async_write_error_is_raised_on_the_loop_thread(tmp_path):
 
     ckpt.before_rename = fail
     ckpt.save_async(1, {"w": torch.ones(3)})
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CheckpointError, match=r"Cannot write checkpoint .*step-00000001.pt: No space left on device"):
         ckpt.wait()
     ckpt.before_rename = None
     ckpt.save_async(2, {"w": torch.ones(3)})
@@ -478,3 +479,30 @@ def test_tensorboard_drops_what_a_killed_process_wrote_after_the_checkpoint(runs
     steps, values = api.load_run("a", runs_dir=runs_dir).metrics()["train/loss"]
     assert [s.step for s in events.Scalars("train/loss")] == steps == list(range(1, TOTAL + 1))
     assert [s.value for s in events.Scalars("train/loss")] == pytest.approx(values, rel=1e-6)
+
+
+def test_a_full_disk_is_one_error_line_and_the_run_resumes_later(cli, runs_dir, reference, monkeypatch):
+    import learnsys.train.checkpoint as checkpoint
+
+    real = checkpoint.write_state
+
+    def full_disk_at_20(path, state, before_rename=None):
+        if path.name == "step-00000020.pt":
+            raise OSError(28, "No space left on device")
+        return real(path, state, before_rename)
+
+    monkeypatch.setattr(checkpoint, "write_state", full_disk_at_20)
+    r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--config", write_config(runs_dir, "a"))
+    assert r.code == 2 and r.err.strip().splitlines()[-1].startswith("error: Cannot write checkpoint")
+    assert "No space left on device" in r.err and "Traceback" not in r.err
+    assert status(runs_dir, "a") == "failed"
+    monkeypatch.setattr(checkpoint, "write_state", real)
+    assert resume_cli(cli, runs_dir, "a").code == 0
+    assert_same_state(reference, runs_dir / "a")
+    assert history(runs_dir, "a") == history(runs_dir, "ref")
+
+
+def write_config(runs_dir: Path, run_id: str) -> Path:
+    path = runs_dir.parent / f"{run_id}.toml"
+    RunSpec.from_dict({**BASE, "run_id": run_id}).save(path)
+    return path

@@ -37,6 +37,8 @@ from typing import Any, Callable
 
 import torch
 
+from ..errors import CheckpointError
+
 MAGIC = b"LEARNSYS-CKPT 1 "
 HEADER_LEN = len(MAGIC) + 64 + 1
 MANIFEST = "manifest.json"
@@ -270,12 +272,17 @@ class Checkpointer:
     # -- writing --------------------------------------------------------------------------
 
     def save(self, step: int, state: dict) -> Path:
-        """Write the checkpoint for `step` now; when this returns it is durable."""
+        """Write the checkpoint for `step` now; when this returns it is durable. A disk error
+        (full, read-only, gone) becomes one CheckpointError line; the previous checkpoint stays."""
         self.wait()
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path_for(step)
-        digest, size = write_state(path, state, self.before_rename)
-        self._after_write(step, path, digest, size)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            digest, size = write_state(path, state, self.before_rename)
+            self._after_write(step, path, digest, size)
+        except OSError as e:
+            raise CheckpointError(f"Cannot write checkpoint {path}: {e.strerror or e}. Free space or fix the folder; "
+                                  "`learnsys resume` continues from the last checkpoint.") from e
         return path
 
     def save_async(self, step: int, state: dict) -> Path:

@@ -320,7 +320,7 @@ def search(model: str | nn.Module = "linear-nobias", data: str | DataSet = "lect
             chunk *= 3
     done = 0
     try:
-        if method == "statistics" and axes is not None and _is_scalar_linear(net, coords):
+        if method == "statistics" and axes is not None and _one_feature_one_target(net):
             _statistics_product(net, coords, base, x, y, axes, out=result.losses)   # no chunks
             done = total
         else:
@@ -428,9 +428,9 @@ def _statistics_evaluator(net, coords, base, x, y):
     return evaluate
 
 
-def _is_scalar_linear(net: nn.Module, coords: list[Coordinate]) -> bool:
-    params = dict(net.named_parameters())
-    return all(p.numel() == 1 for p in params.values())
+def _one_feature_one_target(net: nn.Module) -> bool:
+    """A linear model whose parameters are all single scalars (w, and b for `linear`)."""
+    return all(p.numel() == 1 for p in net.parameters())
 
 
 def _statistics_product(net, coords, base, x, y, axes, out: torch.Tensor) -> None:

@@ -217,7 +217,7 @@ def test_guard_rollback_target_survives_a_stop_off_the_checkpoint_schedule(runs_
     assert history(runs_dir, "a") == history(runs_dir, "ref")
 
 
-def test_async_checkpoints_are_the_same_files_and_resume_the_same(runs_dir, reference):
+def test_async_checkpoints_hold_the_same_states_and_resume_the_same(runs_dir, reference):
     run = train(runs_dir, "a", async_checkpoint=True, callbacks=[StopAtStep(23)])
     assert run.result.status == "stopped"
     api.resume("a", runs_dir=runs_dir)

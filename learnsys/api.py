@@ -28,6 +28,7 @@ from .inference import load_predictor
 from .runfolder import RunFolder, check_writable, new_run_id
 from .sinks.console import ConsoleSink
 from .sinks.logfile import LogFileSink
+from .landscape import LiveLandscape
 from .sinks.store import StoreSink
 from .sinks.tensorboard import TensorBoardSink
 from .spec import RunSpec
@@ -313,6 +314,8 @@ def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool
                              ConsoleSink(show=not quiet)]
     if tensorboard is not None:
         sinks.append(TensorBoardSink(tensorboard, folder.run_id))
+    if 1 <= len(built.param_names) <= 2:  # lectures 2-3: the exact loss surface with the path, live
+        sinks.append(LiveLandscape(folder.store_path, folder.run_id))
     trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
                       train=built.train, dev=built.dev, spec=spec, callbacks=[*sinks, *callbacks],
                       checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,

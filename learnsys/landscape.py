@@ -297,18 +297,15 @@ class LiveLandscape(Callback):
     def on_metrics(self, trainer, logs: dict) -> None:
         if not self.names:
             return
-        wanted = {f"param/{n}": j for j, n in enumerate(self.names)}
-        new: dict[int, list[float]] = {}
-        for name, step, value in logs.get("rows", ()):
-            j = wanted.get(name)
-            if j is not None:
-                new.setdefault(step, [math.nan] * len(self.names))[j] = value
-        if new:
-            with self._lock:
-                for step in sorted(new):
-                    self.steps.append(step)
-                    self.points.append(new[step])
-            self._wake.set()
+        series = logs["batch"].series
+        columns = [series.get(f"param/{n}") for n in self.names]
+        if any(c is None for c in columns):
+            return
+        steps = columns[0][0]  # every parameter series of a batch has the same steps
+        with self._lock:
+            self.steps.extend(steps)
+            self.points.extend(map(list, zip(*(values for _, values in columns))))
+        self._wake.set()
 
     def on_fit_end(self, trainer, logs: dict) -> None:
         if self._thread is not None:

@@ -11,16 +11,13 @@ does, so that the same seed gives the same initial weights.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from .errors import ModelError
+from .userclass import load_user_class
 
 BUILTIN_MODELS = ("linear-nobias", "linear", "poly:K", "mlp:H1,H2,...", "logistic", "softmax")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU}
@@ -133,34 +130,11 @@ def _int_list(name: str, text: str) -> list[int]:
 
 
 def _user_model(name: str, args: dict) -> nn.Module:
-    target, _, class_name = name.rpartition(":")
-    if target.endswith(".py"):
-        path = Path(target)
-        if not path.is_file():
-            raise ModelError(f"Model file {path} does not exist. Give path/to/file.py:ClassName.")
-        module_name = f"learnsys_user_{abs(hash(str(path.resolve())))}"
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as e:
-            del sys.modules[module_name]
-            raise ModelError(f"Importing model file {path} failed: {type(e).__name__}: {e}.") from None
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as e:
-            raise ModelError(f"Cannot import module {target!r} for model {name!r}: {e}.") from None
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        raise ModelError(f"{target} has no class {class_name!r}.")
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ModelError(f"{target}:{class_name} is not an nn.Module subclass.")
+    cls = load_user_class(name, nn.Module, "an nn.Module", "model", ModelError)
     try:
         return cls(**args)
     except TypeError as e:
-        raise ModelError(f"Building {target}:{class_name} with model_args {args} failed: {e}.") from None
+        raise ModelError(f"Building {name} with model_args {args} failed: {e}.") from None
 
 
 def scalar_names(model: nn.Module) -> list[str]:

@@ -54,7 +54,8 @@ class RunSpec:
     # -- training -----------------------------------------------------------------------
     loss: str = _f("auto", "mse, mae, bce (on logits), cross-entropy (on logits), or auto "
                            "(bce for logistic, cross-entropy for softmax/classification, else mse)")
-    optimizer: str = _f("sgd", "any torch.optim optimiser by name, case-insensitive (sgd, adam, adamw, rmsprop, ...)")
+    optimizer: str = _f("sgd", "any torch.optim optimiser by name, case-insensitive (sgd, adam, adamw, rmsprop, ...), "
+                               "or a user Optimizer as path/to/file.py:Class or package.module:Class")
     lr: float = _f(0.01, "learning rate, > 0")
     optimizer_args: dict = _f({}, "keyword arguments of the optimiser (momentum, weight_decay, betas, ...)")
     scheduler: str = _f("", "a torch.optim.lr_scheduler class by name (StepLR, CosineAnnealingLR, ...), "

@@ -149,3 +149,26 @@ def test_store_writer_batches_and_flush_is_a_barrier(tmp_path):
     writer.put_metrics("r1", [("lr", 501, 0.1)])
     writer.close()
     assert store.metric_rows("r1")[-1][0] > max(ids)  # ids are never reused after a truncation
+
+
+def test_a_user_optimizer_and_a_package_module_model(tmp_path, runs_dir, monkeypatch):
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "nets.py").write_text("import torch\n\nclass Tiny(torch.nn.Module):\n    def __init__(self):\n"
+                                 "        super().__init__()\n        self.l = torch.nn.Linear(1, 1)\n\n"
+                                 "    def forward(self, x):\n        return self.l(x)\n")
+    (tmp_path / "opt.py").write_text(
+        "import torch\n\nclass PlainSGD(torch.optim.Optimizer):\n"
+        "    def __init__(self, params, lr=0.01):\n        super().__init__(params, {'lr': lr})\n\n"
+        "    @torch.no_grad()\n    def step(self, closure=None):\n"
+        "        for g in self.param_groups:\n            for p in g['params']:\n"
+        "                p.copy_(p - g['lr'] * p.grad)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = learnsys.fit("mypkg.nets:Tiny", "lecture", optimizer=f"{tmp_path / 'opt.py'}:PlainSGD", lr=0.05,
+                       epochs=200, runs_dir=runs_dir)
+    assert run.metrics()["train/loss"][1][-1] < 1e-2
+    from learnsys.errors import SpecError
+
+    with pytest.raises(SpecError, match="is not a torch.optim.Optimizer subclass"):
+        learnsys.fit("linear", "lecture", optimizer="collections:OrderedDict", runs_dir=runs_dir)

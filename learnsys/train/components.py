@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import SpecError
+from ..userclass import load_user_class
 
 LOSSES = ("mse", "mae", "bce", "cross-entropy")
 
@@ -65,9 +66,13 @@ def optimizer_names() -> list[str]:
 
 def build_optimizer(name: str, params, lr: float, args: dict) -> torch.optim.Optimizer:
     classes = _classes(torch.optim, torch.optim.Optimizer)
-    cls = classes.get(name.lower())
+    if ":" in name:  # a user's optimiser: path/to/file.py:Class or package.module:Class
+        cls = load_user_class(name, torch.optim.Optimizer, "a torch.optim.Optimizer", "optimizer", SpecError)
+    else:
+        cls = classes.get(name.lower())
     if cls is None:
-        raise SpecError(f"Unknown optimizer {name!r}; use one of {', '.join(sorted(classes))}.")
+        raise SpecError(f"Unknown optimizer {name!r}; use one of {', '.join(sorted(classes))}, or a user "
+                        "torch.optim.Optimizer as path/to/file.py:Class or package.module:Class.")
     try:
         return cls(params, lr=lr, **args)
     except (TypeError, ValueError) as e:

@@ -51,13 +51,20 @@ class CallbackError(Exception):
 class CallbackList:
     """Calls every callback for an event; wraps a failure so it names the callback and event."""
 
+    EVENTS = ("on_fit_start", "on_metrics", "on_epoch_end", "on_checkpoint", "on_event", "on_fit_end")
+
     def __init__(self, callbacks: list[Callback]):
         self.callbacks = list(callbacks)
+        # Per event, only the callbacks that do something there: with full batches an epoch ends
+        # every step, and calling a row of empty methods would cost more than the bookkeeping.
+        self._handlers = {event: [(cb, getattr(cb, event)) for cb in self.callbacks
+                                  if getattr(type(cb), event, None) is not getattr(Callback, event)]
+                          for event in self.EVENTS}
 
     def emit(self, event: str, trainer: Any, logs: dict) -> None:
-        for cb in self.callbacks:
+        for cb, handler in self._handlers[event]:
             try:
-                getattr(cb, event)(trainer, logs)
+                handler(trainer, logs)
             except Exception as e:
                 raise CallbackError(cb, event, e) from e
 

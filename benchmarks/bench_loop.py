@@ -27,14 +27,16 @@ from learnsys.train.callbacks import Callback
 
 
 class LoopTimer(Callback):
-    """Times the loop itself: from on_fit_start to the final checkpoint's 'before' phase."""
+    """Times the loop's steps: from on_fit_start to the last step's metrics reaching the sinks
+    (the final checkpoint and the store's durability barrier before it are not steps; the
+    whole fit() call, which includes them and all set-up, is reported beside)."""
 
     def on_fit_start(self, trainer, logs):
         self.start = time.perf_counter()
         self.end = None
 
-    def on_checkpoint(self, trainer, logs):
-        if logs["phase"] == "before" and trainer.progress.step == trainer.total_steps and self.end is None:
+    def on_metrics(self, trainer, logs):
+        if trainer.progress.step == trainer.total_steps and self.end is None:
             self.end = time.perf_counter()
 
     @property

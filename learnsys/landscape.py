@@ -291,6 +291,9 @@ class LiveLandscape(Callback):
             if not self.points:
                 self.steps.append(int(logs.get("step", 0)))
                 self.points.append(start)
+        from .store import RunStore
+
+        self._store = RunStore(self.store_path)  # opened here, not beside the loop's first steps
         self._thread = threading.Thread(target=self._work, name="learnsys-live-landscape", daemon=True)
         self._thread.start()
 
@@ -305,6 +308,12 @@ class LiveLandscape(Callback):
         with self._lock:
             self.steps.extend(steps)
             self.points.extend(map(list, zip(*(values for _, values in columns))))
+            if len(self.steps) > 4 * MAX_PATH_POINTS:  # a long run: keep the path bounded, older parts coarser
+                last_step, last_point = self.steps[-1], self.points[-1]
+                self.steps, self.points = self.steps[::2], self.points[::2]
+                if self.steps[-1] != last_step:
+                    self.steps.append(last_step)
+                    self.points.append(last_point)
         self._wake.set()
 
     def on_fit_end(self, trainer, logs: dict) -> None:
@@ -314,14 +323,11 @@ class LiveLandscape(Callback):
             self._thread.join(timeout=30)
 
     def _work(self) -> None:
-        from .store import RunStore
-
-        store = None
+        store = self._store
         box: list[tuple[float, float]] | None = None
         surface: dict | None = None
         last = 0.0
         try:
-            store = RunStore(self.store_path)
             if self._resumed:  # the path before the resume is in the store already: keep drawing it
                 old_steps, old_points = path_from_store(store, self.run_id, self.names)
                 with self._lock:

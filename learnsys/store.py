@@ -17,7 +17,6 @@ server-sent events use as the event id for replay.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -176,7 +175,7 @@ class RunStore:
         self._conn = connect(self.path, readonly=readonly)
         self._lock = threading.Lock()
         self._series_ids: dict[tuple[str, str], int] = {}
-        if not readonly:
+        if not readonly and self._conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             with self._lock, self._conn:
                 self._conn.executescript(_SCHEMA)
                 self._conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -270,13 +269,19 @@ class RunStore:
                                    [(ids[name], step, value) for name, step, value in rows])
 
     def append_series(self, run_id: str, series: dict[str, tuple[Sequence[int], Sequence[float]]]) -> None:
-        """Insert columns `name -> (steps, values)` for one run in one transaction; the rows are
-        built by C iterators, so a batch costs per series, not per row, in Python."""
+        """Insert columns `name -> (steps, values)` for one run in one transaction.
+
+        Each column goes in as one JSON text and one statement: Python holds the GIL only for
+        `json.dumps` (C), and SQLite does the rest with the GIL released, once per column, so a
+        writer thread beside a training loop barely competes with it. JSON has no NaN or
+        infinity: NaN becomes null (stored as NULL, read back as NaN) and ±Infinity becomes
+        ±1e999, which SQLite reads as ±inf. Values round-trip exactly (repr, then SQLite's parser)."""
         with self._lock, self._conn:
             for name, (steps, values) in series.items():
-                sid = self._series_id(run_id, name)
-                self._conn.executemany("INSERT INTO metrics (series_id, step, value) VALUES (?, ?, ?)",
-                                       zip(itertools.repeat(sid), steps, values))
+                text = json.dumps(list(zip(steps, values))).replace("NaN", "null").replace("Infinity", "1e999")
+                self._conn.execute("INSERT INTO metrics (series_id, step, value) "
+                                   "SELECT ?, value ->> 0, value ->> 1 FROM json_each(?)",
+                                   (self._series_id(run_id, name), text))
 
     def truncate_after(self, run_id: str, step: int) -> int:
         """Drop metric rows with step > `step` (rows a dead process logged after its last
@@ -403,6 +408,9 @@ class StoreWriter:
         self._store_path = Path(store_path)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._error: BaseException | None = None
+        # Opened here, on the caller's thread, so the connection's set-up does not run beside
+        # the first steps of a training loop (check_same_thread is off for store connections).
+        self._store = RunStore(self._store_path)
         self._thread = threading.Thread(target=self._work, name="learnsys-store-writer", daemon=True)
         self._thread.start()
 
@@ -437,7 +445,7 @@ class StoreWriter:
             raise StoreError(f"Writing to the run store {self._store_path} failed: {error}")
 
     def _work(self) -> None:
-        store = RunStore(self._store_path)
+        store = self._store
         try:
             while True:
                 items = [self._queue.get()]

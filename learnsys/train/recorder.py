@@ -1,8 +1,8 @@
 """MetricRecorder: per-step metrics at the cost of a list append.
 
-Recording a step keeps the loss as a detached device tensor (no `.item()`, so no device
-sync per step on a GPU); `flush()` turns everything buffered into a `MetricBatch` with one
-`torch.stack(...).tolist()` per kind of value, and the loop hands it to the sinks. The loop
+Recording a step keeps the loss as a detached device tensor on an accelerator (no `.item()`,
+so no device sync per step) and as a float on the CPU; `flush()` turns everything buffered
+into a `MetricBatch` with one `.tolist()` per kind of value, and the loop hands it to the sinks. The loop
 flushes when the buffer is large, when `max_age` seconds have passed, and before every
 checkpoint.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from .state import Progress
@@ -48,19 +49,28 @@ class MetricRecorder:
                  epoch_means: bool, max_rows: int = 1024, max_age: float = 0.1):
         self.progress = progress
         self.param_names = param_names
-        # Detached flat views share storage with the parameters, so they follow every in-place
-        # update (optimizer steps, load_state_dict) and one torch.cat reads them all.
-        self._views = [p.detach().view(-1) for p in params] if param_names else []
         self.epoch_means = epoch_means
         self.max_rows = max_rows
         self.max_age = max_age
+        # On the CPU a step's loss is read with .item() (no device to sync with, and cheaper than
+        # keeping a tensor per step and stacking them); on an accelerator it stays a detached
+        # device tensor until the flush, so recording never waits for the device.
+        device = params[0].device if params else torch.device("cpu")
+        self.on_cpu = device.type == "cpu"
+        # Parameter values land in rows of one preallocated (max_rows, P) buffer, read at the flush
+        # with one .tolist(). The flat views share storage with the parameters, so they follow
+        # every in-place update (optimizer steps, load_state_dict, rollbacks).
+        views = [p.detach().reshape(-1) for p in params] if param_names else []
+        n_values = sum(v.numel() for v in views)
+        if self.on_cpu:
+            self._views = [v.numpy() for v in views]
+            self._param_buf = np.empty((max_rows, n_values)) if views else None
+        else:
+            self._views = views
+            self._param_buf = torch.empty(max_rows, n_values, dtype=views[0].dtype, device=device) if views else None
         self._first_step = 0
-        self._losses: list[torch.Tensor] = []
+        self._losses: list = []            # floats on the CPU, 0-dim tensors on an accelerator
         self._lrs: list[float] = []
-        # Parameter values land in rows of one preallocated (max_rows, P) buffer, so a flush
-        # reads them with one .tolist() instead of stacking many tiny tensors.
-        self._param_buf = (torch.empty(max_rows, sum(v.numel() for v in self._views), dtype=self._views[0].dtype,
-                                       device=self._views[0].device) if self._views else None)
         self._epoch_ends: list[int] = []   # steps at which an epoch ended, since the last flush
         self._extra: list[tuple[str, int, float]] = []
         self._last_flush = time.perf_counter()
@@ -69,13 +79,17 @@ class MetricRecorder:
         """The hot path: called once per optimiser step."""
         if not self._losses:
             self._first_step = step
-        self._losses.append(loss.detach())
+        self._losses.append(loss.item() if self.on_cpu else loss.detach())
         self._lrs.append(lr)
         if self._views:
             row = len(self._losses) - 1
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
-                self._param_buf = torch.cat([self._param_buf, torch.empty_like(self._param_buf)])
-            torch.cat(self._views, out=self._param_buf[row])  # (P,)
+                self._param_buf = (np.concatenate([self._param_buf, self._param_buf]) if self.on_cpu else
+                                   torch.cat([self._param_buf, self._param_buf]))
+            if self.on_cpu:
+                np.concatenate(self._views, out=self._param_buf[row])          # (P,)
+            else:
+                torch.cat(self._views, out=self._param_buf[row])               # (P,)
 
     def epoch_end(self, step: int) -> None:
         if self.epoch_means:
@@ -94,7 +108,7 @@ class MetricRecorder:
         if self._losses:
             n = len(self._losses)
             steps = range(self._first_step, self._first_step + n)
-            losses = torch.stack(self._losses).float().tolist()
+            losses = list(self._losses) if self.on_cpu else torch.stack(self._losses).float().tolist()
             series["train/loss"] = (steps, losses)
             series["lr"] = (steps, list(self._lrs))
             if self._param_buf is not None:

@@ -440,3 +440,42 @@ def test_dashboard_exits_when_its_parent_is_killed(runs: Path, tmp_path: Path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_thinning_stream_keeps_ends_and_extremes(runs: Path):
+    """?thin=1: a burst of rows of one series in one poll is cut to first/min/max/last/NaN
+    and named under "thinned"; the replay right after connecting is sent whole."""
+    from learnsys.ui.feed import THIN_ROWS, thin
+
+    rows = [(i, "train/loss", i, 1.0 / i) for i in range(1, 1001)]
+    rows[500] = (501, "train/loss", 501, 9.0)
+    rows[700] = (701, "train/loss", 701, math.nan)
+    rows += [(1001 + i, "lr", i, 0.01) for i in range(THIN_ROWS)]
+    kept, thinned = thin(sorted(rows))
+    assert thinned == ["train/loss"]
+    loss = [r for r in kept if r[1] == "train/loss"]
+    assert [r[2] for r in loss] == [1, 501, 701, 1000]  # first, max (the spike), first NaN, last (= min)
+    assert len([r for r in kept if r[1] == "lr"]) == THIN_ROWS  # few enough: all of them
+    assert [r[0] for r in kept] == sorted(r[0] for r in kept)
+
+    dash = start_dashboard(str(runs), port=_free_port())
+    try:
+        base = dash.url.rstrip("/")
+        last = 3 * N + N // 100
+        store = RunStore(runs / STORE_FILENAME)
+        store.append_metrics("r1", [("lr", N + k, 0.5) for k in range(1, 201)])  # before connecting: a replay
+        with httpx.stream("GET", f"{base}/api/runs/r1/stream?last_id={last}&thin=1", timeout=10) as r:
+            messages = []
+            for line in r.iter_lines():
+                if line.startswith("data: ") and '"rows"' in line:
+                    messages.append(json.loads(line[6:]))
+                    if len(messages) == 1:  # now a live burst
+                        store.append_metrics("r1", [("lr", N + 200 + k, 0.25 + k / 1e3) for k in range(1, 501)])
+                    if sum(len(m["rows"]) for m in messages) >= 200 + 2 and messages[-1].get("thinned"):
+                        break
+        assert len(messages[0]["rows"]) == 200 and "thinned" not in messages[0]
+        live = [row for m in messages[1:] for row in m["rows"]]
+        assert len(live) < 500 and live[-1][2] == N + 700 and messages[-1]["thinned"] == ["lr"]
+        store.close()
+    finally:
+        dash.close()

@@ -11,7 +11,7 @@
     GET  /api/runs/{id}/series?name=N&start=S&stop=E&width=W&beta=B
                                                min/max buckets of one series (or all its points)
     GET  /api/runs/{id}/csv[?name=N]           full resolution: step,name,value
-    GET  /api/runs/{id}/stream[?last_id=N]     server-sent events (feed.py)
+    GET  /api/runs/{id}/stream[?last_id=N&thin=1]  server-sent events (feed.py)
     GET  /api/runs/{id}/artifacts[/{name}]     artifact names / one artifact (JSON)
     POST /api/runs/{id}/predict                {"rows": [[x1, ...], ...]} -> {"predictions": [...]}
 
@@ -213,7 +213,8 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
             raise BadRequest(f"Last-Event-ID / last_id must be an integer, got {text!r}.") from None
         if last_id < 0:
             raise BadRequest(f"last_id must be >= 0, got {last_id}.")
-        return StreamingResponse(run_stream(reader, info["id"], last_id), media_type="text/event-stream",
+        thinning = request.query_params.get("thin", "0") == "1"
+        return StreamingResponse(run_stream(reader, info["id"], last_id, thinning), media_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
     def artifacts(request: Request) -> Response:

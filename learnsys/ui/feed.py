@@ -8,7 +8,13 @@ One stream per run (`GET /api/runs/{id}/stream`). The server polls the store eve
     data: {"rows": [[id, name, step, value], ...]}
 
 so a browser that reconnects sends `Last-Event-ID` and gets exactly the rows it missed
-(`?last_id=N` does the same for a new connection). `event: run` carries status/step
+(`?last_id=N` does the same for a new connection).
+
+With `?thin=1` (the page asks for it) a series that gets more than THIN_ROWS rows in one
+poll (over 1,280 steps a second) is thinned, in that message only, to its first, smallest,
+largest and last row and its first NaN, and the message lists it under "thinned": a chart
+cannot show more, and the page then fetches the exact buckets and smoothing from the series
+endpoint. The backlog sent right after connecting (a replay) is never thinned. `event: run` carries status/step
 changes and `event: events` the run's events (checkpoint, resume, divergence, ...); these
 have no `id:` so they never move the replay position. A comment line every 15 s keeps
 proxies from closing an idle stream.
@@ -29,6 +35,7 @@ IDLE_POLL_S = 0.5       # runs not running that sent no rows for ACTIVE_S
 ACTIVE_S = 5.0
 HEARTBEAT_S = 15.0
 BATCH_ROWS = 5000       # rows per message when catching up
+THIN_ROWS = 64          # rows of one series in one poll above which a thinning stream samples them
 RETRY_MS = 1000         # how soon a browser reconnects
 
 
@@ -47,17 +54,43 @@ def finite_json(obj):
     return obj
 
 
+def thin(rows: list) -> tuple[list, list[str]]:
+    """Rows (id order) with each series of more than THIN_ROWS rows cut to its first,
+    smallest, largest and last row and its first NaN; and the names of those series."""
+    by_name: dict[str, list] = {}
+    for row in rows:
+        by_name.setdefault(row[1], []).append(row)
+    keep, thinned = [], []
+    for name, rs in by_name.items():
+        if len(rs) <= THIN_ROWS:
+            keep += rs
+            continue
+        thinned.append(name)
+        finite = [i for i, r in enumerate(rs) if math.isfinite(r[3])]
+        picks = {0, len(rs) - 1}
+        if finite:
+            picks |= {min(finite, key=lambda i: rs[i][3]), max(finite, key=lambda i: rs[i][3])}
+        if len(finite) < len(rs):
+            picks.add(next(i for i, r in enumerate(rs) if not math.isfinite(r[3])))
+        keep += [rs[i] for i in picks]
+    keep.sort(key=lambda r: r[0])
+    return keep, thinned
+
+
 def sse(data: dict, event: str, event_id: int | None = None) -> bytes:
     head = f"id: {event_id}\n" if event_id is not None else ""
     return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def run_stream(get_store: Callable[[], RunStore | None], run_id: str, last_id: int) -> AsyncIterator[bytes]:
+async def run_stream(get_store: Callable[[], RunStore | None], run_id: str, last_id: int,
+                     thinning: bool = False) -> AsyncIterator[bytes]:
     """Yield SSE messages for one run forever (the server cancels it when the client goes)."""
     yield f"retry: {RETRY_MS}\n\n".encode()
     last_event = 0
     last_run: tuple | None = None
     last_beat = last_rows = time.monotonic()
+    backlog = True  # until a poll comes back short: the replay, sent whole
+
     def poll(last_id: int, last_event: int):
         store = get_store()  # this worker thread's own connection
         if store is None:
@@ -73,8 +106,13 @@ async def run_stream(get_store: Callable[[], RunStore | None], run_id: str, last
             rows, events, info = polled
             if rows:
                 last_id = rows[-1][0]
-                yield sse({"rows": [[i, n, s, _num(v)] for i, n, s, v in rows]}, "metrics", last_id)
+                sent, thinned = thin(rows) if thinning and not backlog else (rows, [])
+                message = {"rows": [[i, n, s, _num(v)] for i, n, s, v in sent]}
+                if thinned:
+                    message["thinned"] = thinned
+                yield sse(message, "metrics", last_id)
                 last_beat = last_rows = time.monotonic()
+            backlog = backlog and len(rows) == BATCH_ROWS
             if events:
                 last_event = events[-1]["id"]
                 yield sse({"events": finite_json(events)}, "events")

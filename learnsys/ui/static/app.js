@@ -147,7 +147,9 @@
 
   // -- live updates ----------------------------------------------------------------------
   function openStream(runId, d) {
-    const es = d.es = new EventSource(`api/runs/${encodeURIComponent(runId)}/stream?last_id=${d.lastId}`);
+    // thin=1: above ~1,300 steps/s a series arrives as per-message min/max rows (marked
+    // "thinned"); the exact buckets and smoothing then come from the series endpoint.
+    const es = d.es = new EventSource(`api/runs/${encodeURIComponent(runId)}/stream?last_id=${d.lastId}&thin=1`);
     let opened = false;
     es.onopen = () => { if (opened) debug.reconnects++; opened = true; setConn('live'); };
     es.onerror = () => {
@@ -159,9 +161,13 @@
     };
     es.addEventListener('metrics', (ev) => {
       debug.sseMessages++;
-      const { rows } = JSON.parse(ev.data);
+      const { rows, thinned } = JSON.parse(ev.data);
       const b = beta(); const t0 = now(); const limit = 4 * plotWidth(); // once: clientWidth forces a layout
       countRows(rows.length);
+      for (const name of thinned || []) {
+        const s = d.series[name];
+        if (s) { s.complete = false; s.smoothStale = true; } // the page no longer has every raw point
+      }
       for (const [id, name, step, value] of rows) {
         if (id <= d.lastId) continue;
         d.lastId = id;
@@ -170,10 +176,11 @@
         const n = s.steps.length;
         if (n && step <= s.steps[n - 1]) continue; // already in the snapshot
         s.steps.push(step); s.values.push(value);
-        if (s.smooth) s.smooth.push(value === null ? null : b * value + (1 - b) * lastFinite(s.smooth, value));
+        if (s.smooth) s.smooth.push(value === null || s.smoothStale ? null : b * value + (1 - b) * lastFinite(s.smooth, value));
         if (name === SMOOTHED && runId === state.selected) { pendingArrivals.push(step); debug.received[step] = t0; }
         if (s.steps.length > limit) resample(runId, d, name);
       }
+      for (const [name, s] of Object.entries(d.series)) if (s.smoothStale) resample(runId, d, name);
       if (runId === state.selected) debug.lastReceived = t0;
       scheduleRender();
     });
@@ -198,18 +205,26 @@
   // A long live run: once a series holds far more points than pixels, swap it for the
   // server's buckets (plus whatever arrived meanwhile), so drawing stays cheap.
   async function resample(runId, d, name) {
-    const old = d.series[name];
-    if (old.resampling || now() - (old.sampledAt || 0) < 1000) return; // at most once a second per series
-    old.resampling = true;
-    const r = await fetchSeries(runId, name).catch(() => null);
-    if (!r || state.data[runId] !== d || d.series[name] !== old) { old.resampling = false; return; }
-    const fresh = fromResponse(r);
-    fresh.sampledAt = now();
-    adopt(d, name, fresh);
-    debug.resamples = (debug.resamples || 0) + 1;
-    scheduleRender();
+    d.resampling = d.resampling || {};
+    const r = d.resampling[name] = d.resampling[name] || { at: 0, busy: false, again: false, timer: null };
+    if (r.busy) { r.again = true; return; }
+    const due = r.at + 1000 - now(); // at most once a second per series, and once more after the last call
+    if (due > 0) {
+      if (!r.timer) r.timer = setTimeout(() => { r.timer = null; resample(runId, d, name); }, due);
+      return;
+    }
+    r.busy = true; r.at = now();
+    const resp = await fetchSeries(runId, name).catch(() => null);
+    r.busy = false;
+    if (resp && state.data[runId] === d && d.series[name]) {
+      adopt(d, name, fromResponse(resp));
+      debug.resamples = (debug.resamples || 0) + 1;
+      scheduleRender();
+    }
+    if (r.again) { r.again = false; resample(runId, d, name); }
   }
-  // Replace a series by the server's answer, keeping the live points newer than it.
+  // Replace a series by the server's answer, keeping the live points newer than it. Behind
+  // thinned points the smoothed curve stops (it needs every raw point) until the next answer.
   function adopt(d, name, fresh) {
     const cur = d.series[name];
     const last = fresh.steps.length ? fresh.steps[fresh.steps.length - 1] : -Infinity;
@@ -219,7 +234,8 @@
         if (cur.steps[i] <= last) continue;
         const v = cur.values[i];
         fresh.steps.push(cur.steps[i]); fresh.values.push(v);
-        if (fresh.smooth) fresh.smooth.push(v === null ? null : b * v + (1 - b) * lastFinite(fresh.smooth, v));
+        if (cur.smoothStale) { fresh.smoothStale = true; fresh.complete = false; }
+        if (fresh.smooth) fresh.smooth.push(v === null || fresh.smoothStale ? null : b * v + (1 - b) * lastFinite(fresh.smooth, v));
       }
     }
     d.series[name] = fresh;
@@ -235,8 +251,9 @@
 
   let renderQueued = false; const pendingArrivals = [];
   // Live updates draw on the next animation frame, but spend at most about a quarter of the
-  // time drawing (waiting at most 150 ms), and rows arriving by the thousand per second (a
-  // full-speed run) are drawn four times a second: the page must not slow the training beside it.
+  // time drawing (waiting at most 150 ms); a long or full-speed run (sampled curves, or
+  // thousands of rows a second) is drawn four times a second: the page must not slow the
+  // training beside it.
   let lastRenderMs = 0, lastRenderEnd = 0, paintMs = 0; // paintMs: ECharts' own drawing since the last render
   let rowRate = 0, rateStart = 0, rateRows = 0;
   function countRows(n) {
@@ -247,7 +264,8 @@
   function scheduleRender() {
     if (renderQueued) return;
     renderQueued = true;
-    const gap = rowRate > 5000 ? 250 : Math.min(3 * (lastRenderMs + paintMs), 150);
+    const heavy = rowRate > 5000 || shownRuns().some((r) => Object.values(state.data[r].series).some((x) => !x.complete));
+    const gap = heavy ? 250 : Math.min(3 * (lastRenderMs + paintMs), 150);
     const wait = Math.max(0, lastRenderEnd + gap - now());
     const draw = () => requestAnimationFrame(() => { renderQueued = false; renderAll(); });
     if (wait > 0) setTimeout(draw, wait); else draw();

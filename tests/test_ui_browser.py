@@ -314,6 +314,9 @@ def test_a_fast_live_run_is_resampled_not_piled_up(env):
     assert p.evaluate("window.learnsysDebug.resamples") >= 1
     assert len(s["steps"]) < steps and s["steps"][0] == 1
     assert all(a < b for a, b in zip(s["steps"], s["steps"][1:]))  # ordered, no duplicates
+    # After the burst the page asks the server once more: the smoothed curve reaches the last step.
+    p.wait_for_function("() => { const s = window.learnsysDebug.series('train/loss'); "
+                        "return s.smooth[s.smooth.length - 1] !== null; }", timeout=10_000)
     width = p.evaluate("document.querySelector('.plot').clientWidth")
     drawn = p.evaluate("window.learnsysDebug.chartSeries('loss')")
     assert all(d["points"] <= 4 * width + 2 for d in drawn)  # at most ~4 points per pixel reach ECharts

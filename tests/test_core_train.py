@@ -3,7 +3,6 @@ SGD and mini-batches (bitwise), closed-form least squares, and the recorded metr
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
@@ -14,7 +13,7 @@ import learnsys
 from learnsys.data import epoch_order
 from learnsys.store import RunStore
 
-from .conftest import REPO
+from .conftest import load_example
 
 
 def lecture5_listing(seed: int, y_values: list[float]):
@@ -49,9 +48,7 @@ def lecture5_listing(seed: int, y_values: list[float]):
 
 
 def test_lecture5_example_twin_is_bitwise_equal_to_the_listing(tmp_path):
-    spec = importlib.util.spec_from_file_location("lec5", REPO / "examples" / "lec5_linear_regression.py")
-    lec5 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(lec5)
+    lec5 = load_example("lec5_linear_regression")
     for seed in (0, 3):
         w, b, y_test, _ = lecture5_listing(seed, [1.98, 4.12, 5.95])
         twin = lec5.main(seed=seed, runs_dir=str(tmp_path / "runs"))

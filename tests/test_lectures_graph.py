@@ -3,27 +3,19 @@ autograd, finite differences, the closed form, the CLI."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
-from pathlib import Path
 
 import pytest
 import torch
 
 from learnsys.graph import capture, graph_for, text_tree, to_dot
 from learnsys.gradcheck import gradcheck
-from learnsys.models import apply_init, build_model
+from learnsys.models import build_model
 from learnsys.search import loss_function
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import load_example
 
-
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def lecture4_listing(use_optim_sgd: bool = False) -> list[float]:
@@ -60,7 +52,7 @@ def lecture4_listing(use_optim_sgd: bool = False) -> list[float]:
 
 
 def test_lec4_twin_gives_the_listings_w1_w2_b_bitwise(tmp_path):
-    twin = _example("lec4_backprop_quadratic").main(runs_dir=str(tmp_path / "runs"), verbose=False)
+    twin = load_example("lec4_backprop_quadratic").main(runs_dir=str(tmp_path / "runs"), verbose=False)
     assert list(twin["listing"].values()) == lecture4_listing()
     # learnsys's normal path (optim.SGD, fused update) equals the listing written with optim.SGD ...
     assert list(twin["fused"].values()) == lecture4_listing(use_optim_sgd=True)

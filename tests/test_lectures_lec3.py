@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import load_example
 
-
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def lecture3_gd(lr: float = 0.01, epochs: int = 100) -> tuple[list[float], list[float]]:
@@ -68,7 +60,7 @@ def lecture3_sgd() -> list[float]:
 
 
 def test_lec3_twin_matches_the_gd_and_sgd_listings(tmp_path, capsys):
-    twin = _example("lec3_gd_vs_sgd").main(runs_dir=str(tmp_path / "runs"), png=str(tmp_path / "lec3.png"))
+    twin = load_example("lec3_gd_vs_sgd").main(runs_dir=str(tmp_path / "runs"), png=str(tmp_path / "lec3.png"))
     ws, costs = lecture3_gd()
     # float32 + autograd vs Python floats + the hand-written gradient: equal to ~1e-6, not bitwise
     assert twin["gd"]["w"] == pytest.approx(ws, rel=2e-6)
@@ -85,5 +77,5 @@ def test_lec3_twin_matches_the_gd_and_sgd_listings(tmp_path, capsys):
 
 
 def test_smoothing_is_lecture_3s_exponentially_weighted_mean():
-    smooth = _example("lec3_gd_vs_sgd").smooth
+    smooth = load_example("lec3_gd_vs_sgd").smooth
     assert smooth([1.0, 0.0, 0.0], beta=0.5) == [1.0, 0.5, 0.25]

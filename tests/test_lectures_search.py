@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sqlite3
@@ -15,14 +14,8 @@ import torch
 from learnsys.data import DataSet
 from learnsys.search import SearchError, axis, parse_grid, search
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import load_example
 
-
-def _example(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def lecture2_listing() -> list[tuple[float, float]]:
@@ -50,7 +43,7 @@ def lecture2_listing() -> list[tuple[float, float]]:
 
 
 def test_lec2_twin_prints_the_listing_table_bitwise(capsys):
-    twin = _example("lec2_exhaustive_search").main(verbose=True)
+    twin = load_example("lec2_exhaustive_search").main(verbose=True)
     assert twin == lecture2_listing()  # float == float: bitwise, 41 rows
     out = capsys.readouterr().out
     assert "w =  0.30000000000000004" in out and "best w =  2.0" in out

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The main job. Sets up on first use, then runs `learnsys` with your arguments; with none it
-# trains lecture 5's linear regression on the built-in data and serves the dashboard.
+# The main job. Sets up on first use, then runs `learnsys` with your arguments in the current
+# folder (runs go to ./runs); with no arguments it trains lecture 5's linear regression on the
+# built-in data and serves the dashboard.
 set -euo pipefail
-cd "$(dirname "$0")"
-if ! python3 -c "import torch, numpy, rich, tomli_w, starlette, uvicorn, matplotlib, sklearn, learnsys.cli" 2>/dev/null; then ./scripts/setup.sh; fi
+here="$(cd "$(dirname "$0")" && pwd)"
+if ! python3 -c "import torch, numpy, rich, tomli_w, starlette, uvicorn, matplotlib, sklearn, learnsys.cli" 2>/dev/null; then
+  "$here/scripts/setup.sh"
+fi
 exec python3 -m learnsys "$@"

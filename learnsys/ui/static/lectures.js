@@ -48,6 +48,8 @@
   const t = (k) => (TEXT[lang] || TEXT.en)[k] || TEXT.en[k] || k;
   const fmt = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–'
     : typeof v === 'number' ? (Number.isInteger(v) && Math.abs(v) < 1e6 ? String(v) : Number(v).toPrecision(5)) : String(v));
+  // axis ticks: five significant digits without trailing zeros (0.5, not 0.50000)
+  const fmtAxis = (v) => String(Number(Number(v).toPrecision(5)));
 
   // -- small DOM helpers -------------------------------------------------------------------
   function add(parent, tag, text, cls) {
@@ -112,9 +114,9 @@
         ? `${spec.xName} = ${fmt(p.value[0])}<br>${spec.yName} = ${fmt(p.value[1])}<br>${spec.lossName} = ${fmt(p.value[2])}`
         : `${p.seriesName}<br>${spec.xName} = ${fmt(p.value[0])}<br>${spec.yName} = ${fmt(p.value[1])}<br>${t('step')} ${fmt(p.value[2])}`) },
       xAxis: { type: 'value', name: spec.xName, nameLocation: 'middle', nameGap: 28, min: xe[0], max: xe[xe.length - 1], scale: true,
-        axisLabel: { formatter: (v) => fmt(v), showMinLabel: false, showMaxLabel: false } },
+        axisLabel: { formatter: (v) => fmtAxis(v), showMinLabel: false, showMaxLabel: false } },
       yAxis: { type: 'value', name: spec.yName, nameLocation: 'middle', nameGap: 50, min: ye[0], max: ye[ye.length - 1], scale: true,
-        axisLabel: { formatter: (v) => fmt(v), showMinLabel: false, showMaxLabel: false } },
+        axisLabel: { formatter: (v) => fmtAxis(v), showMinLabel: false, showMaxLabel: false } },
       visualMap: { type: 'continuous', seriesIndex: 0, dimension: 5, min: colour(lo), max: colour(hi), right: 5, top: 'middle',
         text: [useLog ? `log₁₀ ${spec.lossName}` : spec.lossName, ''], calculable: true,
         inRange: { color: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'] } },

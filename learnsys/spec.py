@@ -28,6 +28,25 @@ DEVICES = ("auto", "cpu", "cuda")
 SCHEDULER_INTERVALS = ("epoch", "step")
 
 
+def parse_value(text: str) -> Any:
+    """A command-line value as TOML would read it (numbers, booleans, quoted strings), else the text."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_pairs(flag: str, items: list[str]) -> dict:
+    """`--optimizer-args momentum=0.9 nesterov=true` -> {"momentum": 0.9, "nesterov": True}."""
+    out = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise SpecError(f"{flag} takes key=value pairs, got {item!r}; e.g. {flag} momentum=0.9")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
 def _f(default: Any, help: str, **kw: Any) -> Any:
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})

@@ -141,7 +141,7 @@ def bench_end_to_end(folder: Path, reps: int) -> dict:
         for mode in modes[i % 3:] + modes[:i % 3]:
             model, _ = workload()
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-            spec = RunSpec.from_dict({"steps": 21, "batch_size": 8, "checkpoint_every": 5, "guard": "off",
+            spec = RunSpec.from_dict({"steps": 21, "batch_size": 8, "checkpoint_every": 5, "checkpoint_seconds": 0, "guard": "off",
                                       "async_checkpoint": mode == "async"})
             ckpt = None if mode == "none" else Checkpointer(folder / f"e2e-{mode}-{i}", keep=1)
             trainer = Trainer(model=model, optimizer=optimizer, scheduler=None, loss_fn=torch.nn.MSELoss(),

@@ -10,7 +10,7 @@
 Repetitions alternate between the contenders so that load from elsewhere hits all alike;
 the figure is the median of the per-pair ratios (and the best times).
 
-    python benchmarks/bench_loop.py [--reps 15] [--skip-tabular]
+    python benchmarks/bench_loop.py [--reps 15] [--tabular-reps 3] [--skip-tabular] [--threads 1]
 """
 
 from __future__ import annotations
@@ -160,7 +160,10 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--tabular-reps", type=int, default=3)
     parser.add_argument("--skip-tabular", action="store_true")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads for every contender (default 1: steadier on a shared machine)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     r = bench_lecture(args.reps)
     print(f"lecture 5, 1000 full-batch steps: plain {r['plain_us']:.1f} us/step, learnsys loop "

@@ -45,7 +45,8 @@ from .train.state import environment
 # checkpoint_every); lr is a deliberate change from the checkpoint on. The rest (data, model,
 # batch size, shuffle, seed, optimiser, scheduler, loss, ...) would make the checkpoint mean
 # something else, so a different value is refused; see docs/resume.md.
-RESUME_CHANGES = ("epochs", "steps", "lr", "checkpoint_every", "keep_checkpoints", "pace", "async_checkpoint")
+RESUME_CHANGES = ("epochs", "steps", "lr", "checkpoint_every", "checkpoint_seconds", "keep_checkpoints", "pace",
+                  "async_checkpoint")
 
 
 def _warn(message: str) -> None:

@@ -93,6 +93,8 @@ class RunSpec:
     guard: str = _f("rollback", "divergence guard on NaN/Inf/explosion: rollback (restore the last "
                                 "checkpoint and halve lr), warn, or off")
     checkpoint_every: int = _f(1000, "write a checkpoint every N steps, >= 1 (also one at the end and on Ctrl-C)")
+    checkpoint_seconds: float = _f(30.0, "skip a scheduled checkpoint while the last one is younger than this many "
+                                         "seconds, >= 0 (0: write at every scheduled step)")
     keep_checkpoints: int = _f(3, "how many checkpoints to keep, >= 1")
     async_checkpoint: bool = _f(False, "copy state to host memory and write checkpoints on a background thread")
     pace: float = _f(0.0, "slow training to at most this many steps per second so each step can be watched "
@@ -199,6 +201,11 @@ class RunSpec:
             self.dev = float(self.dev)
         if typed("dev", float, "a number") and not (0.0 <= self.dev < 1.0):
             p.append(f"dev = {self.dev!r} must be a fraction 0 <= dev < 1, e.g. 0.2")
+        if isinstance(self.checkpoint_seconds, int) and not isinstance(self.checkpoint_seconds, bool):
+            self.checkpoint_seconds = float(self.checkpoint_seconds)
+        if typed("checkpoint_seconds", float, "a number") and not (math.isfinite(self.checkpoint_seconds)
+                                                                   and self.checkpoint_seconds >= 0):
+            p.append(f"checkpoint_seconds = {self.checkpoint_seconds!r} must be >= 0 seconds")
         if isinstance(self.pace, int) and not isinstance(self.pace, bool):
             self.pace = float(self.pace)
         if typed("pace", float, "a number") and not (math.isfinite(self.pace) and self.pace >= 0):

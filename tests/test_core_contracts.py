@@ -172,3 +172,19 @@ def test_a_user_optimizer_and_a_package_module_model(tmp_path, runs_dir, monkeyp
 
     with pytest.raises(SpecError, match="is not a torch.optim.Optimizer subclass"):
         learnsys.fit("linear", "lecture", optimizer="collections:OrderedDict", runs_dir=runs_dir)
+
+
+def test_checkpoint_seconds_thins_scheduled_checkpoints_only(runs_dir):
+    from learnsys.store import RunStore
+
+    def checkpoint_steps(**kw):
+        run = learnsys.fit("linear", "lecture", steps=50, checkpoint_every=10, keep_checkpoints=10,
+                           runs_dir=runs_dir, **kw)
+        events = RunStore(runs_dir / "learnsys.sqlite").events(run.run_id)
+        return [e["step"] for e in events if e["kind"] == "checkpoint"], run
+
+    every, run_a = checkpoint_steps(checkpoint_seconds=0)
+    thinned, run_b = checkpoint_steps(checkpoint_seconds=3600)
+    assert every == [10, 20, 30, 40, 50]
+    assert thinned == [50]  # only the final one; the numbers are the same either way
+    assert all(torch.equal(a, b) for a, b in zip(run_a.params().values(), run_b.params().values()))

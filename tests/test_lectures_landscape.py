@@ -133,7 +133,7 @@ def test_background_landscape_after_checkpoints(runs_dir):
 
     cb = BackgroundLandscape(runs_dir, "bg", resolution=5)
     learnsys.fit("mlp:6", "synthetic-linear", runs_dir=runs_dir, run_id="bg", epochs=4, batch_size=250,
-                 data_args={"size": 500}, checkpoint_every=4, quiet=True, callbacks=[cb])
+                 data_args={"size": 500}, checkpoint_every=4, checkpoint_seconds=0, quiet=True, callbacks=[cb])
     assert cb.started >= 1
     assert cb.process.wait(timeout=120) == 0
     art = _artifact(runs_dir, "bg")
@@ -143,7 +143,7 @@ def test_background_landscape_after_checkpoints(runs_dir):
 def test_live_landscape_keeps_the_path_across_a_resume(runs_dir):
     first = LiveLandscape(runs_dir / "learnsys.sqlite", "res", min_interval=0.01)
     learnsys.fit("linear", "lecture", runs_dir=runs_dir, run_id="res", epochs=30, lr=0.02, quiet=True,
-                 checkpoint_every=10, callbacks=[first])
+                 checkpoint_every=10, checkpoint_seconds=0, callbacks=[first])
     second = LiveLandscape(runs_dir / "learnsys.sqlite", "res", min_interval=0.01)
     learnsys.resume("res", runs_dir=runs_dir, changes={"epochs": 60}, quiet=True, callbacks=[second])
     assert first.error is None and second.error is None

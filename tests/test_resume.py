@@ -28,7 +28,7 @@ from .resume_checks import assert_bitwise, assert_same_state, newest_state
 # 20, 30 and 36 (the end), the last 3 kept.
 BASE = dict(data="synthetic-linear", data_args={"size": 120, "features": 2, "noise": 0.3}, dev=0.25, model="mlp:8",
             optimizer="adam", lr=0.02, scheduler="StepLR", scheduler_args={"step_size": 2, "gamma": 0.5},
-            batch_size=16, epochs=6, eval_every=5, checkpoint_every=10, keep_checkpoints=3, seed=1)
+            batch_size=16, epochs=6, eval_every=5, checkpoint_every=10, checkpoint_seconds=0, keep_checkpoints=3, seed=1)
 TOTAL = 36
 
 
@@ -204,7 +204,7 @@ def test_guard_rollback_target_survives_a_stop_off_the_checkpoint_schedule(runs_
     # steps) rolls back to the state at the last multiple of checkpoint_every and halves lr,
     # twice. A stop at step 73 must not move the second rollback's target (step 50's state).
     diverging = dict(data="lecture", data_args={}, dev=0.0, model="linear", optimizer="sgd", lr=0.5, scheduler="",
-                     scheduler_args={}, batch_size="full", epochs=150, eval_every=0, checkpoint_every=50)
+                     scheduler_args={}, batch_size="full", epochs=150, eval_every=0, checkpoint_every=50, checkpoint_seconds=0)
     train(runs_dir, "ref", **diverging)
     rollbacks = [e for e in RunStore(runs_dir / "learnsys.sqlite", readonly=True).events("ref")
                  if e["kind"] == "divergence"]
@@ -450,7 +450,7 @@ def test_a_python_object_model_gets_a_step_0_checkpoint_and_resumes_exactly(runs
     g = torch.Generator().manual_seed(0)
     x = torch.randn(40, 2, generator=g)
     y = x @ torch.tensor([[1.5], [-2.0]]) + 0.1 * torch.randn(40, 1, generator=g)
-    fields = dict(runs_dir=runs_dir, optimizer="adam", lr=0.05, batch_size=8, epochs=4, checkpoint_every=50)
+    fields = dict(runs_dir=runs_dir, optimizer="adam", lr=0.05, batch_size=8, epochs=4, checkpoint_every=50, checkpoint_seconds=0)
     api.fit(module(), (x, y), run_id="ref", **fields)
 
     class Dies(Callback):

@@ -32,7 +32,7 @@ from .resume_checks import STATE_PARTS, assert_bitwise
 SPEC = ["--data", "synthetic-linear", "--data-args", "size=400", "features=4", "noise=0.3", "--dev", "0.2",
         "--model", "mlp:32,32", "--optimizer", "adam", "--lr", "0.01", "--scheduler", "StepLR",
         "--scheduler-args", "step_size=3", "gamma=0.7", "--batch-size", "16", "--epochs", "20",
-        "--eval-every", "10", "--checkpoint-every", "25", "--keep-checkpoints", "2", "--seed", "3"]
+        "--eval-every", "10", "--checkpoint-every", "25", "--checkpoint-seconds", "0", "--keep-checkpoints", "2", "--seed", "3"]
 TOTAL_STEPS = 400
 ASYNC_FROM = 5  # the kills from this one on hit a run with --async-checkpoint (the second in-write kill included)
 PREDICT_X = ["0.5", "-1", "2", "0.25", "3", "0", "-2", "1.5", "0.1", "0.2", "0.3", "0.4"]  # 3 rows x 4 features

@@ -74,7 +74,7 @@ def env(tmp_path_factory):
     port = _free_port()
     train = subprocess.Popen(
         [sys.executable, "-m", "learnsys", "train", "--steps", str(STEPS), "--pace", str(PACE), "--no-ui",
-         "--quiet", "--runs-dir", str(runs_dir), "--run-id", "live", "--checkpoint-every", "100"],
+         "--quiet", "--runs-dir", str(runs_dir), "--run-id", "live", "--checkpoint-every", "100", "--checkpoint-seconds", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     dash = start_dashboard(str(runs_dir), port=port)
     pw = sync_playwright().start()
@@ -267,7 +267,7 @@ def test_resume_continues_the_curve_on_the_same_step_axis(env):
     runs_dir = env["runs_dir"]
     cmd = [sys.executable, "-m", "learnsys"]
     train = subprocess.Popen([*cmd, "train", "--steps", "120", "--pace", "40", "--no-ui", "--quiet", "--runs-dir",
-                              str(runs_dir), "--run-id", "resumed", "--checkpoint-every", "30"],
+                              str(runs_dir), "--run-id", "resumed", "--checkpoint-every", "30", "--checkpoint-seconds", "0"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         _wait(lambda: _db_counts(runs_dir, "resumed").get("train/loss", 0) >= 45, 60, "steps past a checkpoint")

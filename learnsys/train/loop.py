@@ -96,6 +96,7 @@ class Trainer:
         permute = spec.shuffle and n_batches > 1
         per_step_scheduler = scheduler is not None and spec.scheduler_interval == "step"
         pace_start, pace_step0 = time.perf_counter(), p.step
+        self._last_checkpoint = time.monotonic()  # the start (or the checkpoint resumed from) counts as one
         if not self.guard.has_snapshot:  # a fresh run, or resumed at a step where the snapshot is the state
             self.guard.snapshot(model, optimizer, scheduler)
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
@@ -156,7 +157,11 @@ class Trainer:
                         self._event("divergence", f"Divergence at step {p.step}: {why}; rolled back to the last "
                                     f"checkpoint's weights, lr now {lrs[0]:.4g}.", {"lr": lrs})
             if p.step % spec.checkpoint_every == 0:
-                if self.checkpointer is not None and p.step < self.total_steps:
+                # Written only when the last checkpoint is at least checkpoint_seconds old: a run of
+                # tiny fast steps should not fsync several times a second. Which steps get written
+                # never changes the numbers (a resume from any of them is exact).
+                if (self.checkpointer is not None and p.step < self.total_steps
+                        and time.monotonic() - self._last_checkpoint >= spec.checkpoint_seconds):
                     self.save_checkpoint()
                 # The guard's rollback target: the state at the last *scheduled* checkpoint step, so
                 # it is the same whether or not the run was stopped or resumed in between.
@@ -204,6 +209,7 @@ class Trainer:
         host memory here and written on a background thread (still after the barrier)."""
         self._flush()
         step = self.progress.step
+        self._last_checkpoint = time.monotonic()
         self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "before", "path": None})
         if self.spec.async_checkpoint:
             path = self.checkpointer.save_async(step, self.state_dict())

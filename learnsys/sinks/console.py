@@ -31,7 +31,8 @@ class ConsoleSink(Callback):
             return
         self._progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
                                   TextColumn("loss {task.fields[loss]}  smoothed {task.fields[smoothed]}"),
-                                  TimeRemainingColumn(), console=self.console, transient=False)
+                                  TimeRemainingColumn(), console=self.console, transient=False,
+                                  refresh_per_second=4)  # redraws take the GIL from the loop
         self._progress.start()
         self._task = self._progress.add_task("train", total=logs["total_steps"], completed=logs["step"],
                                              loss="-", smoothed="-")

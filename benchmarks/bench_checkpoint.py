@@ -43,7 +43,7 @@ from pathlib import Path
 import torch
 
 from learnsys.spec import RunSpec
-from learnsys.train.checkpoint import Checkpointer, to_host
+from learnsys.train.checkpoint import Checkpointer, fsync_path, to_host
 from learnsys.train.loop import Trainer
 
 
@@ -60,14 +60,6 @@ def timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
-
-
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def bench_write(state: dict, folder: Path, reps: int) -> dict:

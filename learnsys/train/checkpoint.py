@@ -68,8 +68,9 @@ class CheckpointDamaged(Exception):
     pass
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder by its path (a folder's fsync makes a rename in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -92,7 +93,7 @@ def write_atomic(path: Path, chunks: list[bytes | memoryview], before_rename=Non
         before_rename(tmp)
     os.replace(tmp, path)
     if durable:
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)
 
 
 class _HashingWriter:
@@ -178,7 +179,7 @@ def write_state(path: Path, state: dict, before_rename=None) -> tuple[str, int]:
     if before_rename is not None:
         before_rename(tmp)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
     return digest, HEADER_LEN + writer.size
 
 

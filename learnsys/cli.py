@@ -20,6 +20,7 @@ from pathlib import Path
 
 from . import __version__, cli_lectures
 from .errors import LearnsysError
+from .train.callbacks import CallbackError
 from .spec import RunSpec, parse_pairs, parse_value
 
 EXIT_USAGE = 2
@@ -275,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     except LearnsysError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return EXIT_USAGE
+    except CallbackError as e:  # a sink failed mid-run (the run is marked failed); one line, not a traceback
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -124,3 +124,19 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     line = _one_error_line(result)
     assert "Invalid learning rate" in line
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sink_failing_mid_run_is_one_line_and_a_failed_run(cli, runs_dir, monkeypatch):
+    from learnsys.sinks.logfile import LogFileSink
+    from learnsys.store import RunStore
+
+    def full_disk(self, trainer, logs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(LogFileSink, "on_epoch_end", full_disk, raising=False)
+    result = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--epochs", "5")
+    assert result.code == 1 and "Traceback" not in result.err
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert lines == ["error: Callback LogFileSink failed in on_epoch_end: OSError: [Errno 28] No space left on device"]
+    (run,) = RunStore(runs_dir / "learnsys.sqlite").runs()
+    assert run["status"] == "failed" and "No space left" in run["message"]

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .data import DataSet, batches_per_epoch, check_finite
+from .data import DataSet, batches_per_epoch, check_finite, read_csv
 from .errors import LearnsysError
 from .inference import load_predictor
 from .runfolder import RunFolder, check_writable, new_run_id
@@ -93,20 +93,17 @@ class Run:
         return [list(values[i:i + n]) for i in range(0, len(values), n)]
 
     def rows_from_csv(self, path: str) -> list[list[float]]:
-        from .data import _csv
-
+        """The run's feature columns of a CSV file, as written (float64), in the run's order."""
         meta = self.folder.meta()
         p = Path(path)
         if not p.is_file():
             raise LearnsysError(f"Input file {p} does not exist. Check the path given to --input.")
-        ds = _csv(p, [])
-        header = ds.feature_names + ds.target_names
+        header, values = read_csv(p)
         missing = [f for f in meta["feature_names"] if f not in header]
         if missing:
-            raise LearnsysError(f"Input file {p} lacks feature column(s) {', '.join(missing)}.")
-        full = torch.cat([ds.x, ds.y], 1)
-        cols = [header.index(f) for f in meta["feature_names"]]
-        return full[:, cols].double().tolist()
+            raise LearnsysError(f"Input file {p} lacks feature column(s) {', '.join(missing)}; it has "
+                                f"{', '.join(header)}.")
+        return values[:, [header.index(f) for f in meta["feature_names"]]].tolist()
 
     def metrics(self) -> dict[str, tuple[list[int], list[float]]]:
         store = self._store()

@@ -94,7 +94,9 @@ def check_finite(ds: DataSet) -> None:
                             f"{row + 1}; {int(bad.sum())} value(s) are NaN or infinite. Clean or drop those rows.")
 
 
-def _csv(path: Path, target: list[str]) -> DataSet:
+def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    """The header and the cells (float64, (rows, columns)) of a CSV file with a header row;
+    one DataError line for an unreadable, empty, ragged or non-numeric file."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
@@ -106,11 +108,6 @@ def _csv(path: Path, target: list[str]) -> DataSet:
     header, body = [h.strip() for h in rows[0]], rows[1:]
     if not body:
         raise DataError(f"Data file {path} has a header but no data rows.")
-    missing = [t for t in target if t not in header]
-    if missing:
-        raise DataError(f"Data file {path} has no target column {', '.join(map(repr, missing))}; "
-                        f"its columns are {', '.join(header)}. Pass --target with one of them.")
-    target = target or [header[-1]]
     values = np.empty((len(body), len(header)), dtype=np.float64)
     for i, row in enumerate(body):
         if len(row) != len(header):
@@ -121,6 +118,16 @@ def _csv(path: Path, target: list[str]) -> DataSet:
             except ValueError:
                 raise DataError(f"Data file {path}, line {i + 2}, column {header[j]!r}: {cell!r} is not a number. "
                                 "Fix the cell or drop the column.") from None
+    return header, values
+
+
+def _csv(path: Path, target: list[str]) -> DataSet:
+    header, values = read_csv(path)
+    missing = [t for t in target if t not in header]
+    if missing:
+        raise DataError(f"Data file {path} has no target column {', '.join(map(repr, missing))}; "
+                        f"its columns are {', '.join(header)}. Pass --target with one of them.")
+    target = target or [header[-1]]
     t_idx = [header.index(t) for t in target]
     f_idx = [j for j in range(len(header)) if j not in t_idx]
     if not f_idx:

@@ -259,3 +259,22 @@ def test_tensorboard_sink_writes_the_same_losses(cli, runs_dir, tmp_path):
     steps, values = learnsys.load_run(run_id, runs_dir=runs_dir).metrics()["train/loss"]
     assert [s.step for s in scalars] == steps
     assert [s.value for s in scalars] == pytest.approx(values, rel=1e-6)
+
+
+def test_predict_from_a_csv_uses_the_feature_columns_by_name(cli, runs_dir, tmp_path):
+    import json
+
+    data = tmp_path / "train.csv"
+    data.write_text("a,b,y\n1,2,5\n2,1,4\n3,3,9\n0,1,2\n")
+    result = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--data", data, "--epochs", "20")
+    assert result.code == 0, result.err
+    run_id = result.out.split()[1]
+    inputs = tmp_path / "in.csv"
+    inputs.write_text("b,extra,a\n0.1,7,2.3\n")  # other order, an extra column: taken by name
+    out = json.loads(cli("predict", run_id, "--input", inputs, "--json", "--runs-dir", runs_dir).out)
+    assert out["inputs"] == [[2.3, 0.1]]  # the run's order (a, b), values exactly as written
+    expected = learnsys.load_run(run_id, runs_dir=runs_dir).predict([[2.3, 0.1]]).tolist()
+    assert out["predictions"] == expected
+    inputs.write_text("a,c\n1,2\n")
+    line = cli("predict", run_id, "--input", inputs, "--runs-dir", runs_dir).err.strip()
+    assert line == f"error: Input file {inputs} lacks feature column(s) b; it has a, c."

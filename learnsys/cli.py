@@ -148,16 +148,19 @@ def _print_outcome(run) -> None:
 
 
 def _with_dashboard(args: argparse.Namespace, work):
-    """Run `work()` with the dashboard serving the runs dir, if asked for; keep serving
-    afterwards until Ctrl-C when stdin is a terminal."""
+    """Run `work()` (a training) with the dashboard serving the runs dir, if asked for, and
+    print its outcome; keep serving afterwards until Ctrl-C when stdin is a terminal."""
     if args.no_ui:
-        return work()
+        result = work()
+        _print_outcome(result)
+        return result
     from .ui.launch import start_dashboard
 
     dashboard = start_dashboard(args.runs_dir, host=args.host, port=args.port, token=args.token)
     print(f"dashboard: {dashboard.url}", flush=True)
     try:
         result = work()
+        _print_outcome(result)
         if sys.stdin.isatty():
             print("training done; the dashboard keeps serving until Ctrl-C", flush=True)
             dashboard.wait()
@@ -173,7 +176,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = RunSpec.from_toml(args.config, overrides) if args.config else RunSpec.from_dict(overrides, where="flags")
     run = _with_dashboard(args, lambda: api.train(spec, runs_dir=args.runs_dir, quiet=args.quiet,
                                                   tensorboard=args.tensorboard))
-    _print_outcome(run)
     return run.exit_code
 
 
@@ -183,7 +185,6 @@ def cmd_resume(args: argparse.Namespace) -> int:
     changes = spec_overrides(args)  # api.resume refuses a changed field that would break exactness
     run = _with_dashboard(args, lambda: api.resume(args.run, runs_dir=args.runs_dir, changes=changes,
                                                    quiet=args.quiet, tensorboard=args.tensorboard))
-    _print_outcome(run)
     return run.exit_code
 
 

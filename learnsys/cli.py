@@ -220,7 +220,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("id", "kind", "data", "model", "steps", "train loss", "dev loss", "status")
+    table = Table()
+    table.add_column("id", no_wrap=True)  # never cut: it is what the other verbs take
+    for name in ("kind", "data", "model", "steps", "train loss", "dev loss", "status"):
+        table.add_column(name)
     fmt = lambda v: "" if v is None else f"{v:.6g}"  # noqa: E731
     for r in runs:
         table.add_row(r["id"], r["kind"], r["data"] or "", r["model"] or "", str(r["step"]), fmt(r["train_loss"]),

@@ -280,11 +280,12 @@ def test_predict_from_a_csv_uses_the_feature_columns_by_name(cli, runs_dir, tmp_
     assert line == f"error: Input file {inputs} lacks feature column(s) b; it has a, c."
 
 
-def test_runs_table_never_cuts_the_run_id(runs_dir, monkeypatch):
+def test_runs_table_never_cuts_the_run_id(runs_dir):
+    import os
     import subprocess
     import sys
 
     run = learnsys.fit("linear", "lecture", epochs=2, runs_dir=runs_dir)
     out = subprocess.run([sys.executable, "-m", "learnsys", "runs", "--runs-dir", str(runs_dir)], capture_output=True,
-                         text=True, env={**__import__("os").environ, "COLUMNS": "60"}, timeout=60).stdout
+                         text=True, env={**os.environ, "COLUMNS": "60"}, timeout=60).stdout
     assert run.run_id in out  # whole, even in a narrow terminal: the other verbs take it

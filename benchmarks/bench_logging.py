@@ -32,7 +32,7 @@ class _Trainer:  # what StoreSink reads from a trainer
 
 def learnsys_cost(steps: int, folder: Path, with_params: bool) -> float:
     store_path = folder / "learnsys.sqlite"
-    run_id = f"bench-{steps}-{int(with_params)}"
+    run_id = f"bench-{steps}-{int(with_params)}-{time.monotonic_ns()}"
     RunStore(store_path).create_run(run_id, kind="train", spec={})
     sink = StoreSink(str(store_path), run_id)
     trainer = _Trainer()
@@ -74,6 +74,7 @@ def main() -> None:
     parser.add_argument("--tensorboard-steps", type=int, default=50_000)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-logging-"))
+    learnsys_cost(10_000, folder, with_params=True)  # warm-up: imports, allocator, the SQLite file
     for steps in args.steps:
         plain = learnsys_cost(steps, folder, with_params=False)
         params = learnsys_cost(steps, folder, with_params=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from typing import Iterator, Sequence
 
-import numpy as np
 import torch
 
 from .state import Progress
@@ -57,16 +56,18 @@ class MetricRecorder:
         # device tensor until the flush, so recording never waits for the device.
         device = params[0].device if params else torch.device("cpu")
         self.on_cpu = device.type == "cpu"
-        # Parameter values land in rows of one preallocated (max_rows, P) buffer, read at the flush
-        # with one .tolist(). The flat views share storage with the parameters, so they follow
-        # every in-place update (optimizer steps, load_state_dict, rollbacks).
+        # Parameter values are read through flat views that share storage with the parameters, so
+        # they follow every in-place update (optimizer steps, load_state_dict, rollbacks): on the
+        # CPU numpy views read as one list of floats per step; on an accelerator the values land
+        # in rows of one preallocated (max_rows, P) device buffer, read at the flush.
         views = [p.detach().reshape(-1) for p in params] if param_names else []
-        n_values = sum(v.numel() for v in views)
         if self.on_cpu:
             self._views = [v.numpy() for v in views]
-            self._param_buf = np.empty((max_rows, n_values)) if views else None
+            self._param_rows: list[list[float]] = []
+            self._param_buf = None
         else:
             self._views = views
+            n_values = sum(v.numel() for v in views)
             self._param_buf = torch.empty(max_rows, n_values, dtype=views[0].dtype, device=device) if views else None
         self._first_step = 0
         self._losses: list = []            # floats on the CPU, 0-dim tensors on an accelerator
@@ -82,14 +83,13 @@ class MetricRecorder:
         self._losses.append(loss.item() if self.on_cpu else loss.detach())
         self._lrs.append(lr)
         if self._views:
+            if self.on_cpu:
+                self._param_rows.append([value for view in self._views for value in view.tolist()])  # P floats
+                return
             row = len(self._losses) - 1
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
-                self._param_buf = (np.concatenate([self._param_buf, self._param_buf]) if self.on_cpu else
-                                   torch.cat([self._param_buf, self._param_buf]))
-            if self.on_cpu:
-                np.concatenate(self._views, out=self._param_buf[row])          # (P,)
-            else:
-                torch.cat(self._views, out=self._param_buf[row])               # (P,)
+                self._param_buf = torch.cat([self._param_buf, self._param_buf])
+            torch.cat(self._views, out=self._param_buf[row])                   # (P,)
 
     def epoch_end(self, step: int) -> None:
         if self.epoch_means:
@@ -111,8 +111,12 @@ class MetricRecorder:
             losses = list(self._losses) if self.on_cpu else torch.stack(self._losses).float().tolist()
             series["train/loss"] = (steps, losses)
             series["lr"] = (steps, list(self._lrs))
-            if self._param_buf is not None:
-                columns = self._param_buf[:n].T.tolist()  # (P, n): one list per parameter
+            if self._views:
+                if self.on_cpu:
+                    columns = [list(c) for c in zip(*self._param_rows)]  # (P, n): one list per parameter
+                    self._param_rows.clear()
+                else:
+                    columns = self._param_buf[:n].T.tolist()
                 for name, values in zip(self.param_names, columns):
                     series[f"param/{name}"] = (steps, values)
             if self.epoch_means:

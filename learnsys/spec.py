@@ -47,7 +47,7 @@ def parse_pairs(flag: str, items: list[str]) -> dict:
     return out
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
+def _f(default: Any, help: str) -> Any:
     if isinstance(default, (dict, list)):
         return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help})
     return field(default=default, metadata={"help": help})

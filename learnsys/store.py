@@ -209,10 +209,6 @@ class RunStore:
         with self._lock, self._conn:
             self._conn.execute(f"UPDATE runs SET {names} WHERE id = ?", (*fields.values(), run_id))
 
-    def has_run(self, run_id: str) -> bool:
-        row = self._conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return row is not None
-
     def run(self, run_id: str) -> dict:
         """One run as a dict, with its last train/dev loss; raises StoreError if unknown."""
         check_run_id(run_id)
@@ -244,10 +240,6 @@ class RunStore:
                 "dev_loss": None if dev_loss is None else dev_loss,
             })
         return out
-
-    def delete_run(self, run_id: str) -> None:
-        with self._lock, self._conn:
-            self._conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     # -- metrics ------------------------------------------------------------------------
 
@@ -348,13 +340,6 @@ class RunStore:
             return self._conn.execute(sql, (int(after_id), upto, row[0])).fetchall()
         sql = "SELECT step, value FROM metrics WHERE series_id = ? AND id <= ? ORDER BY step, id"
         return self._conn.execute(sql, (row[0], upto)).fetchall()
-
-    def series_count(self, run_id: str, name: str, upto_id: int) -> int:
-        """How many rows of one series have id <= upto_id (a cache uses it to notice deletions)."""
-        row = self._conn.execute(
-            "SELECT COUNT(*) FROM metrics WHERE series_id = (SELECT id FROM series WHERE run_id = ? AND name = ?)"
-            " AND id <= ?", (run_id, name, int(upto_id))).fetchone()
-        return row[0]
 
     def all_metrics(self, run_id: str) -> list[tuple[int, str, float]]:
         """Every (step, name, value) of a run, ordered by step then name: the full history."""

@@ -183,15 +183,6 @@ def write_state(path: Path, state: dict, before_rename=None) -> tuple[str, int]:
     return digest, HEADER_LEN + writer.size
 
 
-def serialize(state: dict) -> tuple[bytes, memoryview]:
-    """(header, payload) for a state dict in memory: the header holds the payload's sha256."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getbuffer()
-    digest = hashlib.sha256(payload).hexdigest().encode()
-    return MAGIC + digest + b"\n", payload
-
-
 def to_host(obj: Any, into: Any = None) -> Any:
     """A copy of a state dict whose tensors are CPU tensors shared with nothing in training.
 

@@ -60,10 +60,6 @@ def _classes(module, base) -> dict[str, type]:
             if isinstance(cls, type) and issubclass(cls, base) and cls is not base and not name.startswith("_")}
 
 
-def optimizer_names() -> list[str]:
-    return sorted(_classes(torch.optim, torch.optim.Optimizer))
-
-
 def build_optimizer(name: str, params, lr: float, args: dict) -> torch.optim.Optimizer:
     classes = _classes(torch.optim, torch.optim.Optimizer)
     if ":" in name:  # a user's optimiser: path/to/file.py:Class or package.module:Class

@@ -23,7 +23,7 @@ import time
 import torch
 
 from learnsys.data import DataSet
-from learnsys.search import search
+from learnsys.lectures.search import search
 
 N_DATA, N_W, N_B = 1000, 1000, 1000
 

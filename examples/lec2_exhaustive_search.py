@@ -1,7 +1,7 @@
 """Twin of lecture 2's listing: the MSE of y = x*w for every w in 0.0, 0.1, ..., 4.0.
 
 The listing loops over w in Python floats (float64) on x = 1, 2, 3 and y = 2.02, 3.98, 6.01.
-Here learnsys evaluates the whole grid at once (`learnsys.search.search`, vmap over the grid)
+Here learnsys evaluates the whole grid at once (`learnsys.lectures.search.search`, vmap over the grid)
 on the same numbers in the same precision, and prints the same table:
 
     python examples/lec2_exhaustive_search.py          # w and MSE for each grid point, the best w
@@ -15,7 +15,7 @@ whose values are start + i*step, exactly what np.arange(0.0, 4.1, 0.1) makes.
 import torch
 
 from learnsys.data import BUILTIN_LECTURE, LECTURE_X, DataSet
-from learnsys.search import axis, search
+from learnsys.lectures.search import axis, search
 
 
 def main(verbose: bool = True) -> list[tuple[float, float]]:

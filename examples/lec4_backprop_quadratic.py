@@ -23,7 +23,7 @@ gives the fused-update numbers, which equal the listing rewritten with `optim.SG
 import torch
 
 import learnsys
-from learnsys.graph import graph_for, text_tree
+from learnsys.lectures.graph import graph_for, text_tree
 from learnsys.spec import RunSpec
 from learnsys.train.build import build
 from learnsys.train.loop import Trainer

@@ -5,7 +5,7 @@
     learnsys predict RUN --x 4 5 [--json]
     learnsys runs [--json] | show RUN [--json] | metrics RUN --csv
     learnsys ui [--port P]
-    learnsys search | landscape | graph | gradcheck        # the lecture views: cli_lectures.py
+    learnsys search | landscape | graph | gradcheck        # the lecture views: lectures/cli.py
 
 Every RunSpec field is a `train` flag (`--batch-size`, `--model-args activation=tanh`);
 `docs/cli.md` lists every option and a test keeps it so.
@@ -15,54 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
 
-from . import __version__, cli_lectures
-from .errors import LearnsysError
-from .train.callbacks import CallbackError
-from .spec import RunSpec, parse_pairs, parse_value
-
-EXIT_USAGE = 2
-_DICT_FIELDS = ("data_args", "model_args", "init", "optimizer_args", "scheduler_args")
-_LIST_FIELDS = ("target",)
-
-
-def add_spec_flags(parser: argparse.ArgumentParser,
-                   title: str = "run spec (also settable in a --config TOML file)") -> None:
-    """One flag per RunSpec field; only flags given on the command line override."""
-    group = parser.add_argument_group(title)
-    for name, help_text in RunSpec.field_help().items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(getattr(RunSpec, name, None), bool):  # `--async-checkpoint` alone means true
-            group.add_argument(flag, dest=name, nargs="?", const="true", metavar="true|false",
-                               default=argparse.SUPPRESS, help=help_text)
-        elif name in _DICT_FIELDS:
-            group.add_argument(flag, dest=name, nargs="+", metavar="KEY=VALUE", default=argparse.SUPPRESS,
-                               help=help_text)
-        elif name in _LIST_FIELDS:
-            group.add_argument(flag, dest=name, nargs="+", metavar="COL", default=argparse.SUPPRESS, help=help_text)
-        else:
-            group.add_argument(flag, dest=name, metavar=name.upper(), default=argparse.SUPPRESS, help=help_text)
-
-
-def spec_overrides(args: argparse.Namespace) -> dict:
-    out = {}
-    for name in RunSpec.field_names():
-        if name not in vars(args):
-            continue
-        value = getattr(args, name)
-        flag = "--" + name.replace("_", "-")
-        if name in _DICT_FIELDS:
-            out[name] = parse_pairs(flag, value)
-        elif name in _LIST_FIELDS:
-            out[name] = list(value)
-        elif name in ("data", "model", "loss", "optimizer", "scheduler", "scheduler_interval", "device",
-                      "guard", "run_id"):
-            out[name] = value
-        else:
-            out[name] = parse_value(value)
-    return out
+from . import __version__
+from .errors import EXIT_USAGE, LearnsysError
+from .json_floats import finite_json
+from .lectures import cli as lecture_cli
+from .spec import RunSpec
+from .spec_flags import add_spec_flags, spec_overrides
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -126,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1; others need a token)")
     p.add_argument("--token", default=None, help="access token (generated when --host is not loopback)")
 
-    cli_lectures.add_parsers(sub, _add_common)
+    lecture_cli.add_parsers(sub, _add_common)
     return parser
 
 
@@ -188,17 +150,41 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return run.exit_code
 
 
+def rows_from_values(values: list[float], n_features: int) -> list[list[float]]:
+    """`--x 1 2 3 4` as rows of the model's features (one feature: one value per row)."""
+    if len(values) % n_features:
+        raise LearnsysError(f"--x got {len(values)} value(s), not a multiple of the model's {n_features} features.")
+    return [list(values[i:i + n_features]) for i in range(0, len(values), n_features)]
+
+
+def rows_from_csv(path: str, feature_names: list[str]) -> list[list[float]]:
+    """The run's feature columns of a CSV file (`--input`), as written (float64), in the run's order."""
+    from .data import read_csv
+
+    p = Path(path)
+    if not p.is_file():
+        raise LearnsysError(f"Input file {p} does not exist. Check the path given to --input.")
+    header, values = read_csv(p)
+    missing = [f for f in feature_names if f not in header]
+    if missing:
+        raise LearnsysError(f"Input file {p} lacks feature column(s) {', '.join(missing)}; it has "
+                            f"{', '.join(header)}.")
+    return values[:, [header.index(f) for f in feature_names]].tolist()
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from . import api
 
     run = api.load_run(args.run, runs_dir=args.runs_dir)
+    predictor = run.predictor()
+    meta = predictor.meta
     if args.x is not None:
-        rows = run.rows_from_values(args.x)
+        rows = rows_from_values(args.x, meta["n_features"])
     else:
-        rows = run.rows_from_csv(args.input)
-    preds = run.predictor().predict(rows)
+        rows = rows_from_csv(args.input, meta["feature_names"])
+    preds = predictor.predict(rows)
     if args.json:
-        print(json.dumps({"run": run.run_id, "inputs": rows, "predictions": preds}))
+        print(json.dumps(finite_json({"run": run.run_id, "inputs": rows, "predictions": preds})))
     else:
         for x, y in zip(rows, preds):
             print(f"x = {', '.join(repr(v) for v in x)}  ->  y = {', '.join(repr(v) for v in y) if isinstance(y, list) else y}")
@@ -211,8 +197,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     path = Path(args.runs_dir) / STORE_FILENAME
     runs = RunStore(path, readonly=True).runs() if path.exists() else []
     if args.json:
-        print(json.dumps([{k: r[k] for k in ("id", "kind", "data", "model", "step", "train_loss", "dev_loss",
-                                                "status")} for r in runs]))
+        print(json.dumps(finite_json([{k: r[k] for k in ("id", "kind", "data", "model", "step", "train_loss",
+                                                          "dev_loss", "status")} for r in runs])))
         return 0
     if not runs:
         print(f"No runs in {args.runs_dir}. Start one with `learnsys train`.")
@@ -237,7 +223,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     info = api.load_run(args.run, runs_dir=args.runs_dir).summary()
     if args.json:
-        print(json.dumps(info))
+        print(json.dumps(finite_json(info)))
     else:
         for key, value in info.items():
             print(f"{key}: {value}")
@@ -263,7 +249,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs,
             "show": cmd_show, "metrics": cmd_metrics, "ui": cmd_ui}
-COMMANDS.update(cli_lectures.COMMANDS)
+COMMANDS.update(lecture_cli.COMMANDS)
+
+
+class _WarningLines(logging.Handler):
+    """The `learnsys` logger's warnings as `warning: ...` lines on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"warning: {record.getMessage()}", file=sys.stderr)
+
+
+def _print_warnings() -> None:
+    logger = logging.getLogger("learnsys")
+    if not any(isinstance(h, _WarningLines) for h in logger.handlers):
+        logger.addHandler(_WarningLines(logging.WARNING))
+        logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,14 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         parser.print_help()
         return EXIT_USAGE
+    _print_warnings()
     try:
         return COMMANDS[args.verb](args)
-    except LearnsysError as e:
-        print(f"error: {e.args[0]}", file=sys.stderr)
-        return EXIT_USAGE
-    except CallbackError as e:  # a sink failed mid-run (the run is marked failed); one line, not a traceback
-        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-        return 1
+    except LearnsysError as e:  # exit 2: the input is wrong; exit 1: a failure while running (errors.py)
+        print(f"error: {' '.join(str(e.args[0]).split())}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -13,7 +13,6 @@ the loss turns them into what it needs once, before the loop.
 from __future__ import annotations
 
 import csv
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from .errors import DataError
+from .origin import ARRAYS
 
 LECTURE_X = [1.0, 2.0, 3.0]
 BUILTIN_LECTURE = {
@@ -79,6 +79,23 @@ def load_data(name: str, *, target: list[str] | None = None, data_args: dict | N
         if not path.exists():
             raise DataError(f"Data file {path} does not exist. Check the path given to --data.")
         ds = _csv(path, target or []) if path.suffix.lower() == ".csv" else _npz(path)
+    check_finite(ds)
+    return ds
+
+
+def from_arrays(data: tuple) -> DataSet:
+    """A pair (x, y) of arrays, tensors or nested lists as a DataSet ('<arrays>'), checked."""
+    try:
+        x, y = data
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+    except (TypeError, ValueError) as e:
+        raise DataError(f"data must be a name, a path or a pair (x, y) of numeric arrays ({e}).") from None
+    x = x[:, None] if x.ndim == 1 else x
+    y = y[:, None] if y.ndim == 1 else y
+    if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+        raise DataError(f"data arrays x {tuple(x.shape)} and y {tuple(y.shape)} must be (N, F) and (N, T).")
+    ds = DataSet(x, y, [f"x{j}" for j in range(x.shape[1])], [f"y{j}" for j in range(y.shape[1])], 0, ARRAYS)
     check_finite(ds)
     return ds
 
@@ -243,7 +260,3 @@ def epoch_order(n_rows: int, seed: int, epoch: int, device: torch.device | str =
     mid-epoch is an index into it, never a replay of batches."""
     g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
     return torch.randperm(n_rows, generator=g).to(device)
-
-
-def batches_per_epoch(n_rows: int, batch_size: int) -> int:
-    return math.ceil(n_rows / batch_size)

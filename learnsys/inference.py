@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
+from .assembly import model_for
 from .data import Standardizer
 from .errors import LearnsysError
-from .models import build_model
 from .runfolder import RunFolder
 from .train.checkpoint import Checkpointer
 
@@ -58,20 +58,28 @@ class Predictor:
         return out.tolist()
 
 
-def load_predictor(run_folder: str | Path, model: torch.nn.Module | None = None) -> Predictor:
-    """The run's model with the weights of its newest good checkpoint."""
-    folder = RunFolder(Path(run_folder)) if not isinstance(run_folder, RunFolder) else run_folder
-    spec, meta = folder.spec(), folder.meta()
+def load_weights(folder: RunFolder):
+    """The newest good checkpoint of a run (`LoadedCheckpoint`), or one line saying there is none."""
+    if folder.kind() != "train":
+        raise LearnsysError(f"Run {folder.run_id} is a {folder.kind()} run, not a trained model; "
+                            "predictions and the lecture views of a run need a run made by `learnsys train`.")
     found, warnings = Checkpointer(folder.checkpoints).latest()
     if found is None:
         detail = f" ({warnings[-1]})" if warnings else ""
         raise LearnsysError(f"This run has no trained model yet{detail}. Run `learnsys train` (or `learnsys resume "
                             f"{folder.run_id}`) first.")
+    return found
+
+
+def load_predictor(run_folder: str | Path | RunFolder, model: torch.nn.Module | None = None) -> Predictor:
+    """The run's model with the weights of its newest good checkpoint."""
+    folder = run_folder if isinstance(run_folder, RunFolder) else RunFolder(Path(run_folder))
+    found = load_weights(folder)
+    meta = folder.meta()
+    spec = folder.rebuild_spec(model_given=model is not None,
+                               hint="pass the same module to learnsys.load_run(..., model=module) to use it")
     if model is None:
-        if spec.model.startswith("<"):
-            raise LearnsysError(f"Run {folder.run_id} was trained on a Python model object; pass the same module "
-                                "to learnsys.load_run(..., model=module) to use it.")
-        model = build_model(spec.model, meta["n_features"], meta["n_outputs"], spec.model_args)
+        model = model_for(spec, meta["n_features"], meta["n_outputs"])
     try:
         model.load_state_dict(found.state["model"])
     except RuntimeError as e:

@@ -20,15 +20,19 @@ import socket
 import time
 from pathlib import Path
 
-from .errors import LearnsysError
+from .errors import LearnsysError, ModelError
+from .origin import ARRAYS_FILE, Origin
 from .spec import RunSpec
-from .store import PID_FILENAME, STORE_FILENAME, check_run_id, training_pid
+from .store import PID_FILENAME, STORE_FILENAME, RunStore, check_run_id, training_pid
 
 
-def new_run_id(model: str) -> str:
-    short = re.sub(r"[^A-Za-z0-9]+", "-", Path(model.split(":")[0]).stem if model.endswith(".py") or
-                   ".py:" in model else model).strip("-")[:24] or "run"
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{short}-{secrets.token_hex(2)}"
+def new_run_id(label: str) -> str:
+    """`20261127-120000-<label>-1a2b`: sortable by time, readable, unique. The label is a model
+    name (`poly-2`), a user model's file stem, or a kind and model (`search-linear-nobias`)."""
+    if label.endswith(".py") or ".py:" in label:
+        label = Path(label.split(".py:")[0]).stem
+    short = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")[:32]
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{short or 'run'}-{secrets.token_hex(2)}"
 
 
 def check_writable(runs_dir: Path) -> None:
@@ -63,6 +67,8 @@ class RunFolder:
 
     @classmethod
     def create(cls, runs_dir: Path, run_id: str, spec: RunSpec, meta: dict) -> "RunFolder":
+        """The run's folder (spec.toml, meta.json, checkpoints/) and its row in the store, with a
+        'start' event; `meta["kind"]` is 'train' or 'search'."""
         check_run_id(run_id)
         path = runs_dir / run_id
         if path.exists():
@@ -75,7 +81,16 @@ class RunFolder:
         except OSError as e:
             shutil.rmtree(path, ignore_errors=True)
             raise LearnsysError(f"Cannot create run folder {path}: {e.strerror}. Check the runs dir.") from None
-        return cls(path)
+        folder = cls(path)
+        kind = meta.get("kind", "train")
+        store = RunStore(folder.store_path)
+        try:
+            store.create_run(run_id, kind=kind, spec=spec.to_dict(), folder=str(path.resolve()), data=spec.data,
+                             model=spec.model, total_steps=None)
+            store.add_event(run_id, 0, "start", f"Run created: {spec.model} on {spec.data}.")
+        finally:
+            store.close()
+        return folder
 
     @classmethod
     def find(cls, run: str, runs_dir: str | Path = "runs") -> "RunFolder":
@@ -117,3 +132,25 @@ class RunFolder:
     def training_pid(self) -> int | None:
         """The pid of a live process on this machine that trains this run, else None."""
         return training_pid(self.path)
+
+    # -- what the run is and what it was built from ---------------------------------------
+
+    def kind(self) -> str:
+        """'train' for a run made by `learnsys train` (or `fit`), 'search' for a lecture-2 search."""
+        return str(self.meta().get("kind", "train"))
+
+    def origin(self) -> Origin:
+        return Origin.from_meta(self.meta(), self.spec())
+
+    def rebuild_spec(self, *, model_given: bool, hint: str) -> RunSpec:
+        """The spec from which this run's parts are built again (resume, predict, the lecture
+        views): arrays given from Python come from the folder's data.npz. A model that was a
+        Python object has no name to rebuild it from; without it, one line says what to pass
+        (`hint`)."""
+        spec, origin = self.spec(), self.origin()
+        if origin.model == "object" and not model_given:
+            what = f" ({origin.model_type})" if origin.model_type else ""
+            raise ModelError(f"Run {self.run_id} was trained on a Python model object{what}; {hint}.")
+        if origin.data == "arrays":
+            spec = spec.replace(data=str(self.path / ARRAYS_FILE))
+        return spec

@@ -2,7 +2,7 @@
 
 CLI flags, a TOML file (`--config run.toml`) and Python keyword arguments all become one
 RunSpec; every field carries its meaning, unit and allowed values beside it (`FIELD_HELP`),
-unknown keys are errors, and `validate()` lists every problem at once.
+unknown keys are errors, and `convert_and_check()` lists every problem at once.
 
     spec = RunSpec.from_sources(toml_path="run.toml", overrides={"lr": 0.1})
     spec.save("runs/<id>/spec.toml"); RunSpec.load("runs/<id>/spec.toml") == spec
@@ -108,6 +108,11 @@ class RunSpec:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
+    def text_fields(cls) -> set[str]:
+        """Fields whose command-line value is taken as text, never parsed as a number or boolean."""
+        return {f.name for f in dataclasses.fields(cls) if f.type == "str"}
+
+    @classmethod
     def field_help(cls) -> dict[str, str]:
         return {f.name: f.metadata["help"] for f in dataclasses.fields(cls)}
 
@@ -124,7 +129,7 @@ class RunSpec:
         if problems:
             raise SpecError("; ".join(problems) + f". Known keys: {', '.join(sorted(known))}.")
         spec = cls(**values)
-        spec.validate(where=where)
+        spec.convert_and_check(where=where)
         return spec
 
     @classmethod
@@ -173,7 +178,9 @@ class RunSpec:
 
     # -- validation ---------------------------------------------------------------------
 
-    def validate(self, *, where: str = "the run spec") -> None:
+    def convert_and_check(self, *, where: str = "the run spec") -> None:
+        """Convert values to their field's type where that is safe (an int lr, "4" for batch_size),
+        then check every field; one SpecError lists every problem at once."""
         p: list[str] = []
 
         def typed(name: str, kind: type | tuple, what: str) -> bool:

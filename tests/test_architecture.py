@@ -85,7 +85,7 @@ def test_sinks_write_only_to_the_store_and_files():
 def test_building_blocks_do_not_reach_up():
     blocks = [PACKAGE / name for name in ("data.py", "models.py", "spec.py", "errors.py")]
     assert not _violations(blocks, ("learnsys.train", "learnsys.api", "learnsys.cli", "learnsys.ui",
-                                    "learnsys.sinks", "learnsys.search", "learnsys.landscape", "learnsys.graph"))
+                                    "learnsys.sinks", "learnsys.lectures"))
 
 
 def test_the_api_does_not_import_the_cli_or_the_dashboard():

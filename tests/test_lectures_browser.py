@@ -29,7 +29,7 @@ if not Path(CHROMIUM).exists():
 
 LIVE_SCRIPT = """
 import sys, learnsys
-from learnsys.landscape import LiveLandscape
+from learnsys.sinks.landscape import LiveLandscape
 runs = sys.argv[1]
 cb = LiveLandscape(runs + "/learnsys.sqlite", "live", min_interval=0.2)
 learnsys.fit("linear", "lecture", runs_dir=runs, run_id="live", epochs=300, lr=0.02, pace=30.0, callbacks=[cb])

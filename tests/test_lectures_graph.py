@@ -9,10 +9,10 @@ import sqlite3
 import pytest
 import torch
 
-from learnsys.graph import capture, graph_for, text_tree, to_dot
-from learnsys.gradcheck import gradcheck
+from learnsys.lectures.graph import capture, graph_for, text_tree, to_dot
+from learnsys.lectures.gradcheck import gradcheck
 from learnsys.models import build_model
-from learnsys.search import loss_function
+from learnsys.losses import build_loss
 
 from .conftest import load_example
 
@@ -85,7 +85,7 @@ def test_graph_values_and_gradients_match_the_chain_rule_by_hand():
 def test_graph_gradients_equal_autograd_and_backward_order_is_topological():
     torch.manual_seed(0)
     model = build_model("mlp:5,4", 3, 2, {"activation": "tanh"})
-    _, loss_fn = loss_function("mse", "mlp", 0)
+    loss_fn = build_loss("mse")
     x, y = torch.randn(1, 3), torch.randn(1, 2)
     g = capture(model, x, y, loss_fn)
     loss = loss_fn(model(x), y)
@@ -112,7 +112,7 @@ def test_graph_gradients_equal_autograd_and_backward_order_is_topological():
 def test_big_graphs_collapse_into_module_boxes():
     torch.manual_seed(0)
     model = build_model("mlp:" + ",".join(["3"] * 60), 2, 1)
-    _, loss_fn = loss_function("mse", "mlp", 0)
+    loss_fn = build_loss("mse")
     g = capture(model, torch.randn(1, 2), torch.randn(1, 1), loss_fn)
     assert len(g["nodes"]) > 200 and g["collapsed"]
     grouped = {nid for grp in g["groups"] for nid in grp["nodes"]}
@@ -135,13 +135,13 @@ def test_gradcheck_linear_mse_closed_form_autograd_and_finite_differences():
     for name in ("linear", "linear-nobias"):
         torch.manual_seed(0)
         model = build_model(name, 3, 1)
-        report = gradcheck(model, ds.x, ds.y, loss_function("mse", name, 0)[1], loss_name="mse")
+        report = gradcheck(model, ds.x, ds.y, build_loss("mse"), loss_name="mse")
         assert report["analytic"]
         for row in report["params"]:
             assert row["analytic_vs_autograd"] < 1e-12 and row["autograd_vs_fd"] < 1e-6, row
     torch.manual_seed(0)
     model = build_model("mlp:8", 3, 1, {"activation": "tanh"})
-    report = gradcheck(model, ds.x, ds.y, loss_function("mse", "mlp", 0)[1])
+    report = gradcheck(model, ds.x, ds.y, build_loss("mse"))
     assert not report["analytic"] and max(r["autograd_vs_fd"] for r in report["params"]) < 1e-5
 
 

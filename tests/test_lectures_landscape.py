@@ -9,10 +9,10 @@ import pytest
 import torch
 
 import learnsys
-from learnsys.landscape import (LiveLandscape, SnapshotRecorder, exact_landscape, filter_normalized_direction,
-                                pca_plane, plane_landscapes)
+from learnsys.lectures.landscape import exact_landscape, filter_normalized_direction, pca_plane, plane_landscapes
+from learnsys.losses import build_loss
 from learnsys.models import build_model
-from learnsys.search import loss_function
+from learnsys.sinks.landscape import LiveLandscape, SnapshotRecorder
 
 
 def _artifact(runs_dir, run_id, name="landscape"):
@@ -26,7 +26,7 @@ def test_exact_surface_matches_the_loss_computed_point_by_point():
     model = build_model("poly:2", 1, 1)
     x = torch.tensor([[1.0], [2.0], [3.0]])
     y = torch.tensor([[1.98], [4.12], [5.95]])
-    _, mse = loss_function("mse", "poly:2", 0)
+    mse = build_loss("mse")
     path = torch.tensor([[0.0, 1.0], [0.5, 0.8]], dtype=torch.float64)     # (w1, w2)
     art = exact_landscape(model, ["w1", "w2"], x, y, mse, path, [0, 1], loss_name="mse", resolution=7)
     xs, ys = art["axes"][0]["values"], art["axes"][1]["values"]
@@ -115,7 +115,7 @@ def test_plane_centre_is_the_loss_at_the_weights():
     torch.manual_seed(0)
     model = build_model("mlp:4", 2, 1)
     x, y = torch.randn(30, 2), torch.randn(30, 1)
-    _, mse = loss_function("mse", "mlp", 0)
+    mse = build_loss("mse")
     art = plane_landscapes(model, x, y, mse, resolution=5)
     with torch.no_grad():
         assert art["losses"][2][2] == pytest.approx(mse(model(x), y).item(), rel=1e-6)
@@ -129,7 +129,7 @@ def test_landscape_bad_input(cli, runs_dir):
 
 
 def test_background_landscape_after_checkpoints(runs_dir):
-    from learnsys.landscape import BackgroundLandscape
+    from learnsys.sinks.landscape import BackgroundLandscape
 
     cb = BackgroundLandscape(runs_dir, "bg", resolution=5)
     learnsys.fit("mlp:6", "synthetic-linear", runs_dir=runs_dir, run_id="bg", epochs=4, batch_size=250,

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from learnsys.data import DataSet
-from learnsys.search import SearchError, axis, parse_grid, search
+from learnsys.errors import SearchError
+from learnsys.lectures.search import axis, parse_grid, search
 
 from .conftest import load_example
 
@@ -170,7 +171,9 @@ def test_cli_search_prints_the_table_stores_the_run_and_writes_a_png(cli, runs_d
     kind, folder = con.execute("SELECT kind, folder FROM runs WHERE id = ?", (run_id,)).fetchone()
     art = json.loads(con.execute("SELECT data FROM artifacts WHERE run_id = ? AND name = 'search'",
                                  (run_id,)).fetchone()[0])
-    assert kind == "search" and (Path(folder) / "spec.json").exists() and (Path(folder) / "params.json").exists()
+    meta = json.loads((Path(folder) / "meta.json").read_text())
+    assert kind == "search" and (Path(folder) / "spec.toml").exists() and meta["kind"] == "search"
+    assert meta["best"] == {"w": 2.0} and meta["grid"] == ["w=0:4:0.1"] and "search-linear-nobias" in run_id
     assert art["kind"] == "curve" and len(art["losses"]) == 41 and art["best"]["point"] == {"w": 2.0}
     r = cli("search", "--model", "linear", "--grid", "w=0:4:0.5", "b=-1:1:0.5", "--json", "--no-store")
     art = json.loads(r.out)

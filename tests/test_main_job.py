@@ -15,7 +15,6 @@ import urllib.request
 
 import pytest
 
-from .conftest import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -17,11 +17,12 @@ import pytest
 import torch
 
 from learnsys import api
-from learnsys.errors import CheckpointError
+from learnsys.errors import CallbackError, CheckpointError
 from learnsys.spec import RunSpec
 from learnsys.store import RunStore
-from learnsys.train.callbacks import Callback, CallbackError
+from learnsys.train.callbacks import Callback
 from learnsys.train.checkpoint import MANIFEST, Checkpointer, read_verified
+from learnsys.train.resume import exactness_limits
 from .resume_checks import assert_bitwise, assert_same_state, newest_state
 
 # 90 train rows / batch 16 = 6 steps per epoch, 6 epochs = 36 steps; checkpoints at 0, 10,
@@ -338,10 +339,10 @@ def test_changed_data_file_is_refused(cli, runs_dir, tmp_path):
 
 def test_a_different_environment_is_said_in_one_line(runs_dir, reference):
     _, state = newest_state(reference)
-    built = api.build(RunSpec.load(reference / "spec.toml"))
-    assert api.exactness_limits(state, built) == []
+    cpu = torch.device("cpu")
+    assert exactness_limits(state, cpu) == []
     state["env"]["threads"] = torch.get_num_threads() + 3
-    lines = api.exactness_limits(state, built)
+    lines = exactness_limits(state, cpu)
     assert len(lines) == 1 and "threads" in lines[0] and "last bits" in lines[0]
 
 
@@ -364,10 +365,8 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_resumes_from_its_last_checkpo
 
 
 def test_cuda_without_deterministic_algorithms_is_said_in_one_line(runs_dir, reference):
-    from types import SimpleNamespace
-
     _, state = newest_state(reference)
-    lines = api.exactness_limits(state, SimpleNamespace(device=torch.device("cuda")))
+    lines = exactness_limits(state, torch.device("cuda"))
     assert len(lines) == 1 and "cuda" in lines[0] and "use_deterministic_algorithms" in lines[0]
 
 
@@ -493,7 +492,7 @@ def test_a_full_disk_is_one_error_line_and_the_run_resumes_later(cli, runs_dir, 
 
     monkeypatch.setattr(checkpoint, "write_state", full_disk_at_20)
     r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--config", write_config(runs_dir, "a"))
-    assert r.code == 2 and r.err.strip().splitlines()[-1].startswith("error: Cannot write checkpoint")
+    assert r.code == 1 and r.err.strip().splitlines()[-1].startswith("error: Cannot write checkpoint")
     assert "No space left on device" in r.err and "Traceback" not in r.err
     assert status(runs_dir, "a") == "failed"
     monkeypatch.setattr(checkpoint, "write_state", real)

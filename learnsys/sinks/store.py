@@ -1,6 +1,7 @@
 """StoreSink: sends a run's metrics, events and status to the SQLite run store.
 
-Rows go through a `StoreWriter` (a background thread), so the loop only appends to a
+Resuming, it first drops the rows the dead process logged after the checkpoint (so no step
+appears twice) and records a 'resume' event. Rows go through a `StoreWriter` (a background thread), so the loop only appends to a
 queue. Before every checkpoint it waits for the writer (`on_checkpoint`, phase "before"):
 when a checkpoint exists, every metric row up to its step is committed, which is what lets
 `resume` drop exactly the rows logged after it.
@@ -10,16 +11,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..store import StoreWriter
+from ..store import RunStore, StoreWriter
 from ..train.callbacks import Callback
 
 
 class StoreSink(Callback):
+    """The one writer of a run's store rows while it trains (its row is made with its folder)."""
+
     def __init__(self, store_path: str, run_id: str):
         self.run_id = run_id
+        self.store_path = store_path
         self.writer = StoreWriter(store_path)
 
     def on_fit_start(self, trainer: Any, logs: dict) -> None:
+        step = logs.get("resumed_from")
+        if step is not None:  # a resume: rows the dead process logged after the checkpoint go first
+            store = RunStore(self.store_path)
+            try:
+                dropped = store.truncate_after(self.run_id, step)
+                where = f"the checkpoint at step {step}" if step else "the start (no checkpoint yet)"
+                store.add_event(self.run_id, step, "resume",
+                                f"Resumed from {where}; dropped {dropped} metric row(s) logged after it.")
+            finally:
+                store.close()
         self.writer.put_run_update(self.run_id, status="running", total_steps=logs["total_steps"],
                                    step=logs["step"], epoch=logs["epoch"])
 

@@ -7,10 +7,11 @@ its class name and the event (`CallbackError`).
 
 Events, in the order the loop emits them:
 
-    on_fit_start(trainer, {"step", "epoch", "resumed": bool, "total_steps"})
-    on_metrics(trainer, {"batch": MetricBatch, "rows": the same batch})   # a few times a second
+    on_fit_start(trainer, {"step", "epoch", "total_steps", "resumed": bool,
+                           "resumed_from": the step resumed from, or None for a fresh run})
+    on_metrics(trainer, {"batch": MetricBatch})          # a few times a second
                                        # batch.series[name] = (steps, values); iterating the
-                                       # batch (or "rows") yields (name, step, value) in step order
+                                       # batch yields (name, step, value) in step order
     on_epoch_end(trainer, {"epoch", "step"})
     on_checkpoint(trainer, {"step", "path"|None, "phase": "before"|"after"})
                                        # "before": make everything up to `step` durable now
@@ -24,6 +25,8 @@ A callback with state that must survive a resume implements `state_dict()` and
 from __future__ import annotations
 
 from typing import Any
+
+from ..errors import CallbackError
 
 
 class Callback:
@@ -40,12 +43,6 @@ class Callback:
         return {}
 
     def load_state_dict(self, state: dict) -> None: ...
-
-
-class CallbackError(Exception):
-    def __init__(self, callback: Callback, event: str, error: BaseException):
-        super().__init__(f"Callback {type(callback).__name__} failed in {event}: {type(error).__name__}: {error}")
-        self.callback, self.event, self.error = callback, event, error
 
 
 class CallbackList:

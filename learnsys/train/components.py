@@ -1,4 +1,4 @@
-"""The parts a run is made of, built from a RunSpec: loss, optimiser, scheduler, targets.
+"""The optimiser and the learning-rate scheduler of a run, built from a RunSpec.
 
 Each builder checks its input where it enters and names the bad value and what is allowed.
 """
@@ -8,51 +8,9 @@ from __future__ import annotations
 import inspect
 
 import torch
-from torch import nn
 
 from ..errors import SpecError
 from ..userclass import load_user_class
-
-LOSSES = ("mse", "mae", "bce", "cross-entropy")
-
-
-def resolve_loss_name(spec_loss: str, model_name: str, n_classes: int) -> str:
-    if spec_loss != "auto":
-        if spec_loss not in LOSSES:
-            raise SpecError(f"Unknown loss {spec_loss!r}; use one of {', '.join(LOSSES)} or auto.")
-        return spec_loss
-    if model_name == "logistic":
-        return "bce"
-    if model_name == "softmax" or n_classes > 0:
-        return "cross-entropy"
-    return "mse"
-
-
-def build_loss(name: str) -> nn.Module:
-    return {"mse": nn.MSELoss, "mae": nn.L1Loss, "bce": nn.BCEWithLogitsLoss,
-            "cross-entropy": nn.CrossEntropyLoss}[name]()
-
-
-def n_outputs_for(loss_name: str, n_targets: int, n_classes: int) -> int:
-    if loss_name == "cross-entropy":
-        return n_classes
-    return n_targets
-
-
-def prepare_targets(y: torch.Tensor, loss_name: str) -> torch.Tensor:
-    """Targets in the form the loss takes, made once before the loop: class ids for
-    cross-entropy (N,), floats (N, T) otherwise."""
-    if loss_name == "cross-entropy":
-        return y[:, 0].long()  # (N,)
-    return y
-
-
-def accuracy_fn(loss_name: str):
-    if loss_name == "cross-entropy":
-        return lambda logits, y: (logits.argmax(1) == y).float().mean()     # (N, C) vs (N,)
-    if loss_name == "bce":
-        return lambda logits, y: ((logits > 0).float() == y).float().mean()  # (N, 1) vs (N, 1)
-    return None
 
 
 def _classes(module, base) -> dict[str, type]:

@@ -23,11 +23,12 @@ from typing import Any, Callable
 
 import torch
 
-from ..data import batches_per_epoch, epoch_order
+from ..data import epoch_order
 from ..spec import RunSpec
 from .callbacks import Callback, CallbackList
 from .checkpoint import Checkpointer
 from .guard import DivergenceGuard
+from .plan import plan_steps
 from .recorder import MetricRecorder
 from .state import Progress, TrainState
 
@@ -56,9 +57,8 @@ class Trainer:
         self.accuracy_fn = accuracy_fn
         self.guard = DivergenceGuard(spec.guard)
         self.progress = Progress()
-        self.batch_size = spec.batch_size_for(self.x.shape[0])
-        self.n_batches = batches_per_epoch(self.x.shape[0], self.batch_size)
-        self.total_steps = spec.steps or spec.epochs * self.n_batches
+        plan = plan_steps(spec, self.x.shape[0])
+        self.batch_size, self.n_batches, self.total_steps = plan.batch_size, plan.batches_per_epoch, plan.total_steps
         params = [p for _, p in model.named_parameters()]
         self.recorder = MetricRecorder(self.progress, list(param_names), params, epoch_means=self.n_batches > 1,
                                        max_age=0.0 if spec.pace else 0.1)
@@ -100,7 +100,7 @@ class Trainer:
         if not self.guard.has_snapshot:  # a fresh run, or resumed at a step where the snapshot is the state
             self.guard.snapshot(model, optimizer, scheduler)
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
-                                    "resumed": self.resumed_from is not None})
+                                    "resumed": self.resumed_from is not None, "resumed_from": self.resumed_from})
         if self.checkpointer is not None and self.checkpoint_at_start and p.step == 0:
             self.save_checkpoint()
         status, reason = "finished", f"reached step {self.total_steps}"
@@ -220,7 +220,7 @@ class Trainer:
     def _flush(self) -> None:
         batch = self.recorder.flush()
         if batch:
-            self.callbacks.emit("on_metrics", self, {"batch": batch, "rows": batch})
+            self.callbacks.emit("on_metrics", self, {"batch": batch})
 
     def _event(self, kind: str, message: str, data: dict | None = None) -> None:
         self.callbacks.emit("on_event", self, {"kind": kind, "step": self.progress.step, "message": message,

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import CheckpointError
+
 STATE_FORMAT = 1
 
 
@@ -91,7 +93,9 @@ class TrainState:
     def load_state_dict(self, state: dict) -> None:
         t = self.trainer
         if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"checkpoint format {state.get('format')!r}, expected {STATE_FORMAT}")
+            raise CheckpointError(f"The checkpoint holds a train state of format {state.get('format')!r}, but this "
+                                  f"learnsys reads format {STATE_FORMAT}; resume it with the learnsys that wrote it, "
+                                  "or start a new run.")
         t.model.load_state_dict(state["model"])
         t.optimizer.load_state_dict(state["optimizer"])
         if t.scheduler is not None and state["scheduler"] is not None:

@@ -20,13 +20,16 @@ The JSON shape (`capture`'s return value, stored as artifact 'graph') is in docs
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+
+from ..assembly import assemble, spec_and_objects
+from ..errors import LearnsysError
+from ..json_floats import finite_json
 
 COLLAPSE_OVER = 200
 MAX_VALUES = 16          # tensors with more elements are stored as a summary plus the first values
@@ -66,19 +69,13 @@ def tensor_json(t: torch.Tensor | None) -> dict | None:
     out = {"shape": list(t.shape)}
     finite = t[torch.isfinite(t)]
     if t.numel() <= MAX_VALUES:
-        out["value"] = _finite(t.tolist())
+        out["value"] = finite_json(t.tolist())
     else:
-        out["preview"] = _finite(t.flatten()[:MAX_VALUES].tolist())
+        out["preview"] = finite_json(t.flatten()[:MAX_VALUES].tolist())
     if t.numel() > 1 and finite.numel():
         out.update(min=finite.min().item(), max=finite.max().item(), mean=finite.mean().item(),
                    norm=finite.norm().item())
     return out
-
-
-def _finite(v):
-    if isinstance(v, list):
-        return [_finite(x) for x in v]
-    return v if math.isfinite(v) else None
 
 
 def capture(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable, *,
@@ -287,22 +284,14 @@ def to_dot(graph: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def graph_for(model_name: str, x_values: list[float], y_values: list[float], *, init: dict | None = None,
-              seed: int = 0, loss: str = "auto", model_args: dict | None = None) -> dict:
-    """The graph of a named model (seeded, then `init`) on one sample given as numbers."""
-    from .errors import LearnsysError
-    from .models import apply_init, build_model
-    from .search import loss_function
-
+def graph_for(model: str | nn.Module, x_values: list[float], y_values: list[float], **spec_fields) -> dict:
+    """The graph of a model (a name, built as training builds it: seeded, then `init`) on one
+    sample given as numbers; `spec_fields` are RunSpec fields (seed, init, loss, model_args)."""
     if not x_values or not y_values:
         raise LearnsysError("graph needs one sample: --x with the feature value(s) and --y with the target(s), "
                             "e.g. --x 2 --y 4.")
-    loss_name, loss_fn = loss_function(loss, model_name, 0)
-    x = torch.tensor([x_values], dtype=torch.float32)                      # (1, F)
-    y = torch.tensor([y_values], dtype=torch.float32)                      # (1, T)
-    torch.manual_seed(seed)
-    model = build_model(model_name, x.shape[1], y.shape[1], model_args)
-    apply_init(model, init or {})
-    graph = capture(model, x, y, loss_fn)
-    graph.update(model=model_name, loss_name=loss_name)
+    spec, model_obj, sample, _ = spec_and_objects(model, ([list(x_values)], [list(y_values)]), spec_fields)
+    parts = assemble(spec, model=model_obj, data=sample)
+    graph = capture(parts.model, *parts.train, parts.loss_fn)
+    graph.update(model=spec.model, loss_name=parts.loss_name)
     return graph

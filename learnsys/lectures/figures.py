@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .errors import LearnsysError
+from ..errors import LearnsysError
 
 
 def _pyplot():

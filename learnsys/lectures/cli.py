@@ -1,6 +1,7 @@
 """The command line of the lecture views: `search`, `landscape`, `graph`, `gradcheck`.
 
-Thin verbs over search.py, landscape.py, graph.py and gradcheck.py; `cli.py` registers them.
+Thin verbs over search.py, landscape.py, graph.py and gradcheck.py; `learnsys/cli.py`
+registers them. Their model and data flags are generated from the RunSpec, as `train`'s are.
 """
 
 from __future__ import annotations
@@ -10,24 +11,22 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import LearnsysError
-from .spec import parse_pairs
+from ..errors import LearnsysError
+from ..spec_flags import MODEL_AND_DATA, add_spec_flags, spec_overrides
+
+# Each verb's own starting values for the RunSpec fields it takes (the rest are the spec's).
+SEARCH_DEFAULTS = {"model": "linear-nobias"}   # lecture 2: y = x·w
+GRAPH_DEFAULTS = {"model": "poly:2"}           # lecture 4: y = w1·x² + w2·x + b
+GRAPH_FIELDS = ("model", "model_args", "init", "loss", "seed")
+
 
 def add_parsers(sub, add_common) -> None:
-    """search, landscape, graph, gradcheck: the lecture views (docs/lectures.md)."""
+    """search, landscape, graph, gradcheck: the lecture views (docs/lectures.md). Their model and
+    data flags are the RunSpec's, as `train` takes them (`spec_flags.py`)."""
     p = sub.add_parser("search", help="exhaustive grid search of the loss (lecture 2)")
-    p.add_argument("--data", default="lecture", help="data set name or file (as for train; default: lecture)")
-    p.add_argument("--model", default="linear-nobias", help="model name (as for train; default: linear-nobias)")
     p.add_argument("--grid", nargs="+", action="extend", required=True, metavar="NAME=GRID",
                    help="a parameter and its values: name=start:stop:step (stop included) or name=a,b,c")
     p.add_argument("--samples", type=int, default=0, help="evaluate N random points in the grid's box instead")
-    p.add_argument("--init", nargs="+", metavar="NAME=VALUE", default=[],
-                   help="values of parameters outside the grid (default: seeded initial values)")
-    p.add_argument("--seed", type=int, default=0, help="torch.manual_seed(seed) before the model is built")
-    p.add_argument("--loss", default="auto", help="mse, mae, bce, cross-entropy or auto (as for train)")
-    p.add_argument("--model-args", nargs="+", metavar="KEY=VALUE", default=[], help="keyword arguments of the model")
-    p.add_argument("--data-args", nargs="+", metavar="KEY=VALUE", default=[], help="options of synthetic data")
-    p.add_argument("--target", nargs="+", metavar="COL", default=None, help="CSV target column(s)")
     p.add_argument("--method", default="auto", help="auto, vmap, compiled or statistics (linear + mse only)")
     p.add_argument("--compile", action="store_true", help="evaluate with torch.compile (same as --method compiled)")
     p.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="precision of the evaluation")
@@ -38,33 +37,24 @@ def add_parsers(sub, add_common) -> None:
     p.add_argument("--no-store", action="store_true", help="do not store the search as a run")
     p.add_argument("--json", action="store_true", help="machine-readable output (the stored artifact)")
     add_common(p)
+    add_spec_flags(p, "the model and data searched (as for train)", fields=MODEL_AND_DATA, defaults=SEARCH_DEFAULTS)
 
     p = sub.add_parser("graph", help="the computational graph of one sample's loss, values and gradients (lecture 4)")
     p.add_argument("run", nargs="?", default=None, help="a trained run (then --sample picks the row)")
     p.add_argument("--sample", type=int, default=0, help="row of the run's train data (default 0)")
-    p.add_argument("--model", default="poly:2", help="model name when no run is given (default poly:2)")
     p.add_argument("--x", nargs="+", type=float, default=[], help="the sample's feature value(s)")
     p.add_argument("--y", nargs="+", type=float, default=[], help="the sample's target value(s)")
-    p.add_argument("--init", nargs="+", metavar="NAME=VALUE", default=[], help="parameter values, e.g. w1=1 w2=1 b=1")
-    p.add_argument("--seed", type=int, default=0, help="torch.manual_seed(seed) before the model is built")
-    p.add_argument("--loss", default="auto", help="mse, mae, bce, cross-entropy or auto")
-    p.add_argument("--model-args", nargs="+", metavar="KEY=VALUE", default=[], help="keyword arguments of the model")
     p.add_argument("--dot", default=None, help="also write the graph as Graphviz DOT to this file")
     p.add_argument("--json", action="store_true", help="machine-readable output (the graph artifact)")
     add_common(p)
+    add_spec_flags(p, "the model, when no run is given (as for train)", fields=GRAPH_FIELDS, defaults=GRAPH_DEFAULTS)
 
     p = sub.add_parser("gradcheck", help="autograd vs finite differences vs the closed form, per parameter")
-    p.add_argument("--model", default="linear", help="model name (default linear)")
-    p.add_argument("--data", default="lecture", help="data set name or file (default lecture)")
     p.add_argument("--rows", type=int, default=0, help="use the first N rows as the batch (default: all)")
-    p.add_argument("--init", nargs="+", metavar="NAME=VALUE", default=[], help="parameter values")
-    p.add_argument("--seed", type=int, default=0, help="torch.manual_seed(seed) before the model is built")
-    p.add_argument("--loss", default="auto", help="mse, mae, bce, cross-entropy or auto")
-    p.add_argument("--model-args", nargs="+", metavar="KEY=VALUE", default=[], help="keyword arguments of the model")
-    p.add_argument("--data-args", nargs="+", metavar="KEY=VALUE", default=[], help="options of synthetic data")
     p.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (float64; default 1e-6)")
     p.add_argument("--max-checks", type=int, default=200, help="elements checked per parameter (default 200)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_spec_flags(p, "the model and data checked (as for train)", fields=MODEL_AND_DATA)
 
     p = sub.add_parser("landscape", help="the loss landscape of a trained run with the optimiser's path")
     p.add_argument("run", help="run id or run folder")
@@ -76,21 +66,25 @@ def add_parsers(sub, add_common) -> None:
     add_common(p)
 
 
+def _model_and_data(args: argparse.Namespace, defaults: dict) -> tuple[str, str, dict]:
+    fields = spec_overrides(args, defaults)
+    return fields.pop("model", "linear"), fields.pop("data", "lecture"), fields
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     import torch
 
     from . import search as S
 
     grid = S.parse_grid(args.grid, box=args.samples > 0)
+    model, data, fields = _model_and_data(args, SEARCH_DEFAULTS)
     with _ProgressBar("searching", quiet=args.json) as on_progress:
-        result = S.search(args.model, args.data, grid, samples=args.samples, init=parse_pairs("--init", args.init),
-                          seed=args.seed, loss=args.loss, model_args=parse_pairs("--model-args", args.model_args),
-                          data_args=parse_pairs("--data-args", args.data_args), target=args.target,
-                          method="compiled" if args.compile else args.method, max_memory_mb=args.max_memory,
-                          dtype=getattr(torch, args.dtype), on_progress=on_progress)
+        result = S.search(model, data, grid, samples=args.samples, method="compiled" if args.compile else args.method,
+                          max_memory_mb=args.max_memory, dtype=getattr(torch, args.dtype), on_progress=on_progress,
+                          **fields)
     artifact = result.artifact()
-    run_id = None if args.no_store else S.store_search(result, args.runs_dir, spec={"grid": args.grid,
-                                                                                    "samples": args.samples})
+    run_id = None if args.no_store else S.store_search(result, args.runs_dir, {"grid": args.grid,
+                                                                               "samples": args.samples})
     if args.png:
         from .figures import save_search_png
         save_search_png(artifact, args.png)
@@ -107,7 +101,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from . import graph as G
 
     if args.run:
-        from .store import RunStore
+        from ..store import RunStore
         from .trained import open_trained
 
         t = open_trained(args.run, args.runs_dir)
@@ -120,8 +114,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         store.put_artifact(t.run_id, "graph", graph)
         store.close()
     else:
-        graph = G.graph_for(args.model, args.x, args.y, init=parse_pairs("--init", args.init), seed=args.seed,
-                            loss=args.loss, model_args=parse_pairs("--model-args", args.model_args))
+        model, _, fields = _model_and_data(args, GRAPH_DEFAULTS)
+        graph = G.graph_for(model, args.x, args.y, **fields)
     if args.dot:
         try:
             Path(args.dot).write_text(G.to_dot(graph), encoding="utf-8")
@@ -135,29 +129,25 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_gradcheck(args: argparse.Namespace) -> int:
-    import torch
-
+    from ..assembly import assemble, spec_and_objects
     from . import gradcheck as GC
-    from .data import load_data
-    from .models import apply_init, build_model
-    from .search import loss_function
 
-    ds = load_data(args.data, data_args=parse_pairs("--data-args", args.data_args))
     if args.rows < 0:
         raise LearnsysError(f"--rows {args.rows} must be >= 0 (0: all rows).")
-    x, y = (ds.x[:args.rows], ds.y[:args.rows]) if args.rows else (ds.x, ds.y)
-    loss_name, loss_fn = loss_function(args.loss, args.model, ds.n_classes)
-    torch.manual_seed(args.seed)
-    model = build_model(args.model, ds.n_features, ds.n_classes if loss_name == "cross-entropy" else ds.y.shape[1],
-                        parse_pairs("--model-args", args.model_args))
-    apply_init(model, parse_pairs("--init", args.init))
-    report = GC.gradcheck(model, x, y, loss_fn, loss_name=loss_name, eps=args.eps, max_checks=args.max_checks)
+    model, data, fields = _model_and_data(args, {})
+    spec, _, _, _ = spec_and_objects(model, data, fields, where="flags")
+    parts = assemble(spec)
+    x, y = parts.train
+    x, y = (x[:args.rows], y[:args.rows]) if args.rows else (x, y)
+    report = GC.gradcheck(parts.model, x, y, parts.loss_fn, loss_name=parts.loss_name, eps=args.eps,
+                          max_checks=args.max_checks)
     print(json.dumps(report) if args.json else "\n".join(GC.report_lines(report)))
     return 0
 
+
 def cmd_landscape(args: argparse.Namespace) -> int:
+    from ..store import RunStore
     from .landscape import landscape_of_run
-    from .store import RunStore
     from .trained import open_trained
 
     if not 3 <= args.resolution <= 501:

@@ -1,0 +1,110 @@
+"""One training session: the one place that wires sinks, signals and the trainer, then runs it.
+
+    run_session(built, folder, state=None)                       # a new run
+    run_session(built, folder, state, resume_step=100, new_lr=0.05, save_spec=spec)   # a resume
+
+The loop (`train/loop.py`) knows no sink and no signal; here its callbacks are the store,
+the log file, the console, TensorBoard and the live landscape, SIGINT/SIGTERM become a
+graceful stop, and a failure is told to the sinks so the run never stays 'running'.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .runfolder import RunFolder
+from .sinks.console import ConsoleSink
+from .sinks.landscape import LiveLandscape
+from .sinks.logfile import LogFileSink
+from .sinks.store import StoreSink
+from .sinks.tensorboard import TensorBoardSink
+from .spec import RunSpec
+from .losses import accuracy_fn
+from .train.build import Built
+from .train.callbacks import Callback
+from .train.checkpoint import TEST_PAUSE_ENV, Checkpointer
+from .train.loop import FitResult, Trainer
+
+
+@contextlib.contextmanager
+def graceful_stop(trainer: Trainer) -> Iterator[None]:
+    """SIGINT/SIGTERM finish the current step, checkpoint and return (main thread only).
+    A second Ctrl-C does not wait for that checkpoint: the run keeps its previous one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, _frame):
+        if signum == signal.SIGINT and trainer.stop_requested:
+            raise KeyboardInterrupt
+        trainer.stop(f"interrupted by {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool = True,
+                callbacks: Sequence[Callback] = (), resume_step: int | None = None, new_lr: float | None = None,
+                save_spec: RunSpec | None = None, tensorboard: str | Path | None = None,
+                checkpoint_at_start: bool = False) -> FitResult:
+    """Train `built` in `folder` from `state` (None: from the start) and return how it ended.
+    `resume_step` marks a resume (the store drops the rows logged after it)."""
+    spec = built.spec
+    # The console sink is there even when quiet (hidden), so its smoothing state is always in
+    # the checkpoint and a quiet run resumed with a progress bar shows the right smoothed loss.
+    sinks: list[Callback] = [StoreSink(str(folder.store_path), folder.run_id), LogFileSink(folder.log_path),
+                             ConsoleSink(show=not quiet)]
+    if tensorboard is not None:
+        sinks.append(TensorBoardSink(tensorboard, folder.run_id))
+    if 1 <= len(built.param_names) <= 2:  # lectures 2-3: the exact loss surface with the path, live
+        sinks.append(LiveLandscape(folder.store_path, folder.run_id))
+    trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
+                      train=built.train, dev=built.dev, spec=spec, callbacks=[*sinks, *callbacks],
+                      checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,
+                                                                os.environ.get(TEST_PAUSE_ENV)),
+                      param_names=built.param_names,
+                      accuracy_fn=None if built.dev is None else accuracy_fn(built.loss_name),
+                      checkpoint_at_start=checkpoint_at_start)
+    if state is not None:
+        trainer.load_state_dict(state)
+        if new_lr is not None:
+            for group in built.optimizer.param_groups:
+                group["lr"] = new_lr
+            if built.scheduler is not None:
+                built.scheduler.base_lrs = [new_lr for _ in built.scheduler.base_lrs]
+    trainer.resumed_from = resume_step
+    if save_spec is not None:
+        save_spec.save(folder.path / "spec.toml")
+    try:
+        with graceful_stop(trainer):
+            folder.mark_running()  # after the handlers: a signal to this pid now stops gracefully
+            return trainer.fit()
+    except BaseException as e:
+        _record_failure(trainer, e)
+        raise
+    finally:
+        folder.clear_running()
+
+
+def _record_failure(trainer: Trainer, error: BaseException) -> None:
+    """The loop raised (a failing callback, out of memory, ...): finish any checkpoint write and
+    tell the sinks, so the store says 'failed' with the reason instead of 'running' forever."""
+    with contextlib.suppress(BaseException):
+        trainer.checkpointer.wait()
+    status, reason = "failed", f"{type(error).__name__}: {error}".splitlines()[0]
+    if isinstance(error, KeyboardInterrupt):
+        status, reason = "stopped", "interrupted twice; resume continues from the last checkpoint"
+    with contextlib.suppress(BaseException):
+        trainer.callbacks.emit("on_fit_end", trainer, {"step": trainer.progress.step, "epoch": trainer.progress.epoch,
+                                                       "status": status, "reason": reason})

@@ -90,3 +90,20 @@ def test_building_blocks_do_not_reach_up():
 
 def test_the_api_does_not_import_the_cli_or_the_dashboard():
     assert not _violations([PACKAGE / "api.py"], ("learnsys.cli", "learnsys.ui"))
+
+
+def test_no_lecture_view_imports_the_training_layer():
+    """The lecture views assemble models and data with `assembly` and read weights through
+    `inference`; the training loop and its parts are a layer they never reach into."""
+    assert not _violations(_modules("lectures/*.py"), ("learnsys.train", "learnsys.api", "learnsys.session",
+                                                       "learnsys.sinks", "learnsys.ui"))
+
+
+def test_one_builder_assembles_models_data_and_losses():
+    """Only the builder calls the model, data and loss constructors; every verb goes through it."""
+    builders = {"learnsys.assembly", "learnsys.train.build"}
+    makers = ("learnsys.models.build_model", "learnsys.data.load_data", "learnsys.losses.build_loss",
+              "learnsys.losses.resolve_loss_name")
+    users = [p for p in _modules("**/*.py") if _module_name(p) not in builders | {"learnsys.models",
+                                                                                   "learnsys.data", "learnsys.losses"}]
+    assert not _violations(users, makers)

@@ -202,3 +202,15 @@ def test_classifiers_search_with_their_loss():
         model.linear.bias[1] = 0.5
         want = torch.nn.functional.cross_entropy(model(ds.x), ds.y[:, 0].long()).item()
     assert r.losses[3].item() == pytest.approx(want, rel=1e-6)
+
+
+def test_a_search_run_can_be_shown_and_predict_or_resume_say_why_not(cli, runs_dir):
+    r = cli("search", "--grid", "w=0:4:0.5", "--runs-dir", runs_dir)
+    run_id = r.out.strip().splitlines()[-1].split()[3]
+    shown = cli("show", run_id, "--runs-dir", runs_dir, "--json")
+    info = json.loads(shown.out)
+    assert shown.code == 0 and info["kind"] == "search" and info["best"]["point"] == {"w": 2.0}
+    assert info["status"] == "finished" and info["spec"]["model"] == "linear-nobias"
+    for verb, extra in (("predict", ("--x", "4")), ("resume", ("--no-ui",)), ("landscape", ())):
+        r = cli(verb, run_id, "--runs-dir", runs_dir, *extra)
+        assert r.code == 2 and r.err.count("\n") == 1 and "search run" in r.err, (verb, r.err)

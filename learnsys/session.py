@@ -67,15 +67,15 @@ def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: b
                              ConsoleSink(show=not quiet)]
     if tensorboard is not None:
         sinks.append(TensorBoardSink(tensorboard, folder.run_id))
-    if 1 <= len(built.param_names) <= 2:  # lectures 2-3: the exact loss surface with the path, live
+    if 1 <= len(built.param_names) <= 2 and not built.lazy:  # lectures 2-3: the exact surface with the path, live
         sinks.append(LiveLandscape(folder.store_path, folder.run_id))
     trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
-                      train=built.train, dev=built.dev, spec=spec, callbacks=[*sinks, *callbacks],
+                      train=built.train_feed, dev=built.dev_feed, spec=spec, callbacks=[*sinks, *callbacks],
                       checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,
                                                                 os.environ.get(TEST_PAUSE_ENV)),
-                      param_names=built.param_names,
-                      accuracy_fn=None if built.dev is None else accuracy_fn(built.loss_name),
-                      checkpoint_at_start=checkpoint_at_start)
+                      param_names=built.param_names, accuracy_fn=accuracy_fn(built.loss_name),
+                      checkpoint_at_start=checkpoint_at_start, step_fn=built.step_fn, layout=built.layout,
+                      n_classes=built.data.n_classes)
     if state is not None:
         trainer.load_state_dict(state)
         if new_lr is not None:
@@ -95,6 +95,7 @@ def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: b
         raise
     finally:
         folder.clear_running()
+        built.train_feed.close()
 
 
 def _record_failure(trainer: Trainer, error: BaseException) -> None:

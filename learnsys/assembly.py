@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data import DataSet, LazyData, Standardizer, as_data, load_data, map_tensors, split
+from .data import DataSet, LazyData, Standardizer, as_data, load_data, map_tensors, split, tensors_of
 from .data.labels import with_classes
 from .errors import DataError, ModelError
 from .losses import (build_loss, check_loss_fits, criterion, loss_kind, n_outputs_for, prepare_targets,
@@ -69,8 +69,8 @@ class Parts:
 
     def meta(self) -> dict:
         """What inference needs besides the weights; saved as meta.json in the run folder."""
-        n_train = self.train.n_rows if self.lazy else self.train[0].shape[0]
-        n_dev = 0 if self.dev is None else self.dev.n_rows if self.lazy else self.dev[0].shape[0]
+        rows = lambda part: 0 if part is None else part.n_rows if self.lazy else tensors_of(part[0])[0].shape[0]  # noqa
+        n_train, n_dev = rows(self.train), rows(self.dev)
         return {**self.data.meta(), "loss": self.loss_name, "scaler": self.scaler.state_dict(),
                 "n_outputs": self.n_outputs, "n_parameters": count_parameters(self.model),
                 "scalar_names": self.param_names, "train_rows": n_train, "dev_rows": n_dev,
@@ -104,7 +104,7 @@ def spec_and_objects(model: Any, data: Any, fields: dict, *,
         data_given = "object" if isinstance(objects["data"], LazyData) else "arrays"
         values["data"] = ARRAYS if data_given == "arrays" else object_label(data)
     spec = RunSpec.from_dict(values, where=where)
-    return spec, objects, Origin.of(spec, objects=objects, data_given=data_given)
+    return spec, objects, Origin.of(spec, objects=objects, data_given=data_given, data_object=data)
 
 
 def model_for(spec: RunSpec, n_features: int, n_outputs: int) -> torch.nn.Module:
@@ -202,15 +202,16 @@ def _into_memory(lazy: LazyData) -> DataSet:
         as_data(join_batch(x, y, lazy.layout), source=lazy.source)
 
 
-def sample_batch(parts: Parts) -> tuple[Any, torch.Tensor | None]:
-    """The first train row as a batch of one, as the loop will see it."""
+def sample_batch(parts: Parts, rows: int = 1) -> tuple[Any, torch.Tensor | None]:
+    """The first train rows as a batch, as the loop will see it."""
     if not parts.lazy:
         x, y = parts.train
-        return map_tensors(x, lambda t: t[:1]), None if y is None else y[:1]
+        return map_tensors(x, lambda t: t[:rows]), None if y is None else y[:rows]
     from .data.lazy import item, split_item
 
     lazy = parts.train
-    batch = (lazy.collate_fn or torch.utils.data.default_collate)([item(lazy.dataset, int(lazy.indices[0]))])
+    batch = (lazy.collate_fn or torch.utils.data.default_collate)([item(lazy.dataset, int(i))
+                                                                   for i in lazy.indices[:rows]])
     x, y = split_item(batch, lazy.layout)
     x = map_tensors(x, lambda t: t.to(torch.float32) if t.dtype == torch.float64 else t)
     return x, prepare_targets(y, parts.loss_name) if y is not None else None
@@ -219,7 +220,7 @@ def sample_batch(parts: Parts) -> tuple[Any, torch.Tensor | None]:
 def check_fit(parts: Parts) -> None:
     """Run the model (or the step function) on the first row, in eval mode without gradients and
     without drawing from any RNG, and check its output against the loss and the targets."""
-    x, y = sample_batch(parts)
+    x, y = sample_batch(parts, rows=2 if parts.step_fn is not None else 1)  # 2: a per-row "loss" shows
     model = parts.model
     was_training = model.training
     model.eval()

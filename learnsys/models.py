@@ -44,7 +44,7 @@ class Linear(nn.Module):
         self.linear = nn.Linear(n_features, n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)  # (N, F) -> (N, O)
+        return self.linear(x if x.dim() <= 2 else x.flatten(1))  # (N, F) -> (N, O); images (N, C, H, W) flattened
 
 
 class Poly(nn.Module):
@@ -82,7 +82,7 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (N, F) -> (N, O)
+        return self.net(x if x.dim() <= 2 else x.flatten(1))  # (N, F) -> (N, O); images (N, C, H, W) flattened
 
 
 def build_model(name: str, n_features: int, n_outputs: int, args: dict | None = None) -> nn.Module:

@@ -32,7 +32,7 @@ def _named(obj: object) -> object:
 
 def object_label(obj: object) -> str:
     """The spec's label for a part given as a Python object: `<Net>`, `<Adam>`, `<make_optimizer>`."""
-    return f"<{_named(obj).__qualname__.strip('<>')}>"
+    return f"<{_named(obj).__name__.strip('<>')}>"
 
 
 def qualified_name(obj: object) -> str:
@@ -68,7 +68,8 @@ class Origin:
         return [p for p in PARTS if self.given.get(p) == "object"]
 
     @classmethod
-    def of(cls, spec, *, objects: dict | None = None, data_given: str | None = None) -> "Origin":
+    def of(cls, spec, *, objects: dict | None = None, data_given: str | None = None,
+           data_object: object = None) -> "Origin":
         """How `spec`'s parts were given; `objects` holds the Python objects, `data_given` says
         'arrays' (saved in the folder) or 'object' (a Dataset to pass again) for Python data."""
         objects = {k: v for k, v in (objects or {}).items() if v is not None}
@@ -77,7 +78,7 @@ class Origin:
             if part == "data" and data_given:
                 given[part] = data_given
                 if data_given == "object":
-                    types[part] = qualified_name(objects["data"])
+                    types[part] = qualified_name(data_object if data_object is not None else objects["data"])
             elif part in objects and part != "data":
                 given[part], types[part] = "object", qualified_name(objects[part])
             elif getattr(spec, part, ""):

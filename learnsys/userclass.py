@@ -24,17 +24,16 @@ def load_user_object(name: str, what: str, error: type[LearnsysError] = Learnsys
         path = Path(target)
         if not path.is_file():
             raise error(f"{what.capitalize()} file {path} does not exist. Give path/to/file.py:Name.")
+        # executed anew each time, so an edited file (a fix before `resume`) is what runs
         module_name = f"learnsys_user_{abs(hash(str(path.resolve())))}"
-        module = sys.modules.get(module_name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(module_name, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            try:
-                spec.loader.exec_module(module)
-            except Exception as e:
-                del sys.modules[module_name]
-                raise error(f"Importing {what} file {path} failed: {type(e).__name__}: {e}.") from None
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[module_name]
+            raise error(f"Importing {what} file {path} failed: {type(e).__name__}: {e}.") from None
     else:
         try:
             module = importlib.import_module(target)

@@ -140,7 +140,11 @@ class LoaderFeed:
         self.loader = torch.utils.data.DataLoader(
             SeededItems(lazy.dataset, seed, restore_rng=workers == 0), batch_sampler=self.sampler,
             num_workers=workers, collate_fn=lazy.collate_fn or torch.utils.data.default_collate,
-            pin_memory=self.non_blocking, persistent_workers=workers > 0)
+            pin_memory=self.non_blocking, persistent_workers=workers > 0,
+            # the DataLoader draws a base seed for its workers from this generator at each new
+            # iterator, never from the global one: the model's draws (dropout) stay the same
+            # whether an epoch's iterator was made fresh, reused or remade by a resume
+            generator=torch.Generator().manual_seed(seed))
         self._it: Iterator | None = None
         self._next: tuple[int, int] | None = None
 

@@ -77,6 +77,8 @@ class Trainer:
         # resume such a run by building it again, which is the same state.
         self.checkpoint_at_start = checkpoint_at_start
         self._stop_reason: str | None = None
+        self.completed = -1     # the last step whose bookkeeping finished in this process
+        self.updating = False   # between optimizer.step() and the end of the step's bookkeeping
 
     @property
     def x(self) -> Any:
@@ -116,6 +118,7 @@ class Trainer:
         plateau = is_plateau(scheduler)
         pace_start, pace_step0 = time.perf_counter(), p.step
         self._last_checkpoint = time.monotonic()  # the start (or the checkpoint resumed from) counts as one
+        self.completed = p.step
         if not self.guard.has_snapshot:  # a fresh run, or resumed at a step where the snapshot is the state
             self.guard.snapshot(model, optimizer, scheduler)
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
@@ -136,6 +139,7 @@ class Trainer:
                 loss = step_fn(model, join_batch(xb, yb, self.layout))
             optimizer.zero_grad()
             loss.backward()
+            self.updating = True     # a failure from here to the step's end leaves no sane state to save
             optimizer.step()
             if per_step_scheduler:
                 scheduler.step()
@@ -191,6 +195,7 @@ class Trainer:
             if self._stop_reason is not None:
                 status, reason = "stopped", self._stop_reason
                 break
+            self.completed, self.updating = p.step, False  # this step and its bookkeeping are done
 
         if self.checkpointer is not None and status != "failed":
             self.save_checkpoint()

@@ -48,6 +48,7 @@ class Run:
         self.run_id = folder.run_id
         self.result = result
         self._model = model
+        self._predictor, self._predictor_of = None, None
 
     @property
     def spec(self) -> RunSpec:
@@ -64,14 +65,19 @@ class Run:
         return self._store().run(self.run_id)
 
     def predictor(self):
-        return load_predictor(self.folder, model=self._model)
+        """The run's model with its newest good weights; loaded once, again only when a newer
+        checkpoint appears (a resume went on)."""
+        newest = Checkpointer(self.folder.checkpoints).candidates()[0][:1]
+        if self._predictor is None or self._predictor_of != newest:
+            self._predictor, self._predictor_of = load_predictor(self.folder, model=self._model), newest
+        return self._predictor
 
-    def predict(self, x: Any) -> torch.Tensor:
-        """Predictions for rows of raw features (tensor, array or nested lists), as a tensor (N, O)."""
-        rows = torch.as_tensor(np.asarray(x, dtype=np.float32))
-        if rows.ndim == 1:
-            rows = rows[:, None]
-        return torch.tensor(self.predictor().predict(rows.tolist()))
+    def predict(self, x: Any, *, proba: bool = False) -> torch.Tensor:
+        """Predictions for raw inputs (a tensor (N, ...), an array or nested lists) as a tensor:
+        the model's outputs, or for classifiers class ids (N,), or with `proba` probabilities."""
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+        return self.predictor().predict_tensor(x, proba=proba)
 
     def metrics(self) -> dict[str, tuple[list[int], list[float]]]:
         store = self._store()

@@ -18,6 +18,7 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import EXIT_USAGE, LearnsysError
@@ -65,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--x", nargs="+", type=float, help="input values (one feature: one value per row)")
-    src.add_argument("--input", help="CSV file with the feature columns of the run's data (header row)")
+    src.add_argument("--input", help="a CSV file with the run's feature columns (header row), or a .npz / .pt "
+                                     "file holding an array x shaped like the training inputs (N, ...)")
+    p.add_argument("--proba", action="store_true", help="classifiers: class probabilities instead of class ids")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = sub.add_parser("runs", help="list the runs in the store")
@@ -172,6 +175,24 @@ def rows_from_csv(path: str, feature_names: list[str]) -> list[list[float]]:
     return values[:, [header.index(f) for f in feature_names]].tolist()
 
 
+def inputs_from_file(path: str) -> Any:
+    """`--input x.npz` (an array `x`, any shape) or `x.pt` (a saved tensor, or a dict with `x`)."""
+    import numpy as np
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise LearnsysError(f"Input file {p} does not exist. Check the path given to --input.")
+    try:
+        if p.suffix.lower() == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return torch.from_numpy(z["x"] if "x" in z.files else z[z.files[0]])
+        obj = torch.load(p, weights_only=True, map_location="cpu")
+    except Exception as e:
+        raise LearnsysError(f"Cannot read input file {p}: {str(e).splitlines()[0][:200]}.") from None
+    return obj["x"] if isinstance(obj, dict) and "x" in obj else obj
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from . import api
 
@@ -179,15 +200,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
     predictor = run.predictor()
     meta = predictor.meta
     if args.x is not None:
-        rows = rows_from_values(args.x, meta["n_features"])
+        inputs = rows_from_values(args.x, meta["n_features"])
+    elif Path(args.input).suffix.lower() in (".npz", ".pt"):
+        inputs = inputs_from_file(args.input)
     else:
-        rows = rows_from_csv(args.input, meta["feature_names"])
-    preds = predictor.predict(rows)
+        inputs = rows_from_csv(args.input, meta["feature_names"])
+    preds = predictor.predict(inputs, proba=args.proba)
+    if not isinstance(preds, list):  # a tensor of inputs from a file
+        inputs, preds = inputs.reshape(inputs.shape[0], -1).tolist(), preds.cpu().tolist()
     if args.json:
-        print(json.dumps(finite_json({"run": run.run_id, "inputs": rows, "predictions": preds})))
-    else:
-        for x, y in zip(rows, preds):
-            print(f"x = {', '.join(repr(v) for v in x)}  ->  y = {', '.join(repr(v) for v in y) if isinstance(y, list) else y}")
+        print(json.dumps(finite_json({"run": run.run_id, "inputs": inputs, "predictions": preds})))
+        return 0
+    for x, y in zip(inputs, preds):
+        shown_x = ", ".join(repr(v) for v in x[:8]) + (", ..." if len(x) > 8 else "")
+        shown_y = ", ".join(repr(v) for v in y) if isinstance(y, list) else repr(y)
+        print(f"x = {shown_x}  ->  y = {shown_y}")
     return 0
 
 

@@ -1,25 +1,34 @@
 """Inference: load a trained run's model from its newest good checkpoint and predict.
 
     predictor = load_predictor("runs/<id>")
-    predictor.predict([[4.0], [5.0]])   # -> [[7.99...], [9.98...]]
+    predictor.predict([[4.0], [5.0]])          # rows as lists -> lists: [[7.99...], [9.98...]]
+    predictor.predict(torch.randn(50_000, 10)) # a tensor (N, ...) -> a tensor, no Python lists
+    predictor.predict(images, proba=True)      # classifiers: class probabilities instead of ids
 
-Inputs are rows of raw feature values; the run's standardiser (fitted on its train part)
-is applied here, so callers never scale by hand. Regression returns the model's outputs,
-`bce` the probability of class 1, `cross-entropy` the predicted class id.
+Inputs are raw feature values (rows of a tabular set, or tensors shaped like the training
+inputs); the run's standardiser (fitted on its train part) is applied here, so callers never
+scale by hand. Regression returns the model's outputs; classifiers return class ids
+((N,) int64), or with `proba` the probabilities ((N, C) softmax for cross-entropy, (N, 1)
+sigmoid for bce).
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from .assembly import model_for
 from .data import Standardizer
 from .errors import LearnsysError
+from .losses import prediction
 from .runfolder import RunFolder
+from .steps import call_model
 from .train.checkpoint import Checkpointer
+
+CHUNK_ROWS = 65_536   # predictions are made in chunks of this many rows (bounded memory)
 
 
 class Predictor:
@@ -28,34 +37,69 @@ class Predictor:
         self.scaler = scaler
         self.meta = meta
         self.step = step
+        self.device = next(model.parameters(), torch.empty(0)).device
 
     @property
     def n_features(self) -> int:
         return self.meta["n_features"]
 
+    @property
+    def item_shape(self) -> tuple[int, ...]:
+        return tuple(self.meta.get("item_shape") or [self.n_features])
+
     def check_rows(self, rows: list[list[float]]) -> None:
         if not rows:
             raise LearnsysError("No input rows to predict. Give values with --x or a CSV with --input.")
         for i, row in enumerate(rows):
-            if len(row) != self.n_features:
-                raise LearnsysError(f"Input row {i + 1} has {len(row)} value(s), but the model takes "
-                                    f"{self.n_features} feature(s): {', '.join(self.meta['feature_names'])}.")
+            if not isinstance(row, (list, tuple)) or len(row) != self.n_features:
+                n = len(row) if isinstance(row, (list, tuple)) else 1
+                names = ", ".join(self.meta["feature_names"]) or f"{self.n_features} values per row"
+                raise LearnsysError(f"Input row {i + 1} has {n} value(s), but the model takes {self.n_features} "
+                                    f"feature(s): {names}.")
             for v in row:
                 if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
                     raise LearnsysError(f"Input row {i + 1} holds {v!r}; every input must be a finite number.")
 
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(torch.float32) if not x.is_floating_point() or x.dtype == torch.float64 else x
+        shape = self.item_shape
+        if x.ndim == 1 and shape == (1,):
+            x = x[:, None]                                       # one feature: one value per row
+        if tuple(x.shape[1:]) != shape:
+            if x.ndim >= 2 and x[0].numel() == math.prod(shape):
+                x = x.reshape(x.shape[0], *shape)                # flat rows of an image set
+            else:
+                raise LearnsysError(f"Inputs of shape {tuple(x.shape)} do not fit the model, which takes rows of "
+                                    f"shape {shape} (a tensor (N, {', '.join(map(str, shape))})).")
+        if not bool(torch.isfinite(x).all()):
+            raise LearnsysError("The inputs hold NaN or infinite values; every input must be a finite number.")
+        return x
+
     @torch.no_grad()
-    def predict(self, rows: list[list[float]]) -> list[list[float]]:
-        self.check_rows(rows)
-        x = self.scaler(torch.tensor(rows, dtype=torch.float32))     # (N, F)
-        device = next(self.model.parameters(), torch.empty(0)).device
-        out = self.model(x.to(device)).cpu()                         # (N, O)
+    def predict_tensor(self, x: Any, *, proba: bool = False) -> torch.Tensor:
+        """Predictions for a tensor (N, ...) (or a dict/tuple of them for structured inputs)."""
+        if isinstance(x, torch.Tensor):
+            x = self.scaler(self._inputs(x))
+            parts = [self._output(call_model(self.model, chunk.to(self.device)), proba)
+                     for chunk in x.split(CHUNK_ROWS)]
+            return parts[0] if len(parts) == 1 else torch.cat(parts)
+        return self._output(call_model(self.model, x), proba)
+
+    def _output(self, out: Any, proba: bool) -> torch.Tensor:
+        out = prediction(out).detach()
         loss = self.meta.get("loss")
+        if loss == "cross-entropy":
+            return torch.softmax(out, 1) if proba else out.argmax(1)               # (N, C) or (N,)
         if loss == "bce":
-            out = torch.sigmoid(out)
-        elif loss == "cross-entropy":
-            out = out.argmax(1, keepdim=True).float()                # (N, 1)
-        return out.tolist()
+            return torch.sigmoid(out) if proba else (out > 0).long().reshape(-1)   # (N, 1) or (N,)
+        return out
+
+    def predict(self, x: Any, *, proba: bool = False) -> Any:
+        """Rows as nested lists give nested lists (the CLI and the dashboard); tensors give tensors."""
+        if isinstance(x, (list, tuple)) and (not x or not isinstance(x[0], torch.Tensor)):
+            self.check_rows(list(x))
+            return self.predict_tensor(torch.tensor(x, dtype=torch.float32), proba=proba).cpu().tolist()
+        return self.predict_tensor(x, proba=proba)
 
 
 def load_weights(folder: RunFolder):

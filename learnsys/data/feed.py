@@ -11,9 +11,10 @@ resume in the middle of an epoch asks for the batch it stopped at and gets the s
 
 The memory path indexes tensors already on the device: no per-sample `__getitem__`, no
 collate. The DataLoader path is `torch.utils.data.DataLoader` with learnsys's batch sampler;
-each batch's items are loaded with every RNG (torch, python, numpy) seeded from
-(seed, epoch, batch), so random augmentation in `__getitem__` draws the same numbers whether
-the run was resumed or not and however many workers load it.
+in worker processes each batch's items are loaded with every RNG (torch, python, numpy)
+seeded from (seed, epoch, batch), so random augmentation in `__getitem__` draws the same
+numbers whether the run was resumed or not and however many workers load it; without
+workers it draws from the training process's generators, which checkpoints save.
 """
 
 from __future__ import annotations
@@ -96,12 +97,16 @@ def _batch_seed(seed: int, epoch: int, number: int) -> int:
 
 
 class SeededItems(torch.utils.data.Dataset):
-    """The user's Dataset as the DataLoader sees it: a batch's items are loaded with the RNGs
-    seeded from (seed, epoch, batch). In the training process (no workers) the RNG states are
-    put back afterwards, so loading never changes what the model draws (dropout, ...)."""
+    """The user's Dataset as the DataLoader sees it; a failing item is named by its index.
 
-    def __init__(self, dataset: torch.utils.data.Dataset, seed: int, restore_rng: bool):
-        self.dataset, self.seed, self.restore_rng = dataset, seed, restore_rng
+    In worker processes (`seeded`) each batch's items are loaded with torch's, python's and
+    numpy's generators seeded from (seed, epoch, batch): the workers' generators are not in any
+    checkpoint, so this is what makes their random draws the same after a resume, and the same
+    for any number of workers. Without workers the items draw from the training process's own
+    generators, which every checkpoint saves and restores, as a plain DataLoader loop would."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, seed: int, seeded: bool):
+        self.dataset, self.seed, self.seeded = dataset, seed, seeded
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -110,18 +115,12 @@ class SeededItems(torch.utils.data.Dataset):
         return item(self.dataset, index)
 
     def __getitems__(self, batch: BatchIndices) -> list:
-        saved = (torch.get_rng_state(), random.getstate(), np.random.get_state()) if self.restore_rng else None
-        s = _batch_seed(self.seed, batch.epoch, batch.number)
-        torch.default_generator.manual_seed(s)
-        random.seed(s)
-        np.random.seed(s % 2**32)
-        try:
-            return [item(self.dataset, i) for i in batch]
-        finally:
-            if saved is not None:
-                torch.set_rng_state(saved[0])
-                random.setstate(saved[1])
-                np.random.set_state(saved[2])
+        if self.seeded:
+            s = _batch_seed(self.seed, batch.epoch, batch.number)
+            torch.default_generator.manual_seed(s)
+            random.seed(s)
+            np.random.seed(s % 2**32)
+        return [item(self.dataset, i) for i in batch]
 
 
 def _as_float32(t: torch.Tensor) -> torch.Tensor:
@@ -138,7 +137,7 @@ class LoaderFeed:
         self.batches_per_epoch = self.sampler.per_epoch
         self.non_blocking = pin_memory and self.device.type == "cuda"
         self.loader = torch.utils.data.DataLoader(
-            SeededItems(lazy.dataset, seed, restore_rng=workers == 0), batch_sampler=self.sampler,
+            SeededItems(lazy.dataset, seed, seeded=workers > 0), batch_sampler=self.sampler,
             num_workers=workers, collate_fn=lazy.collate_fn or torch.utils.data.default_collate,
             pin_memory=self.non_blocking, persistent_workers=workers > 0,
             # the DataLoader draws a base seed for its workers from this generator at each new

@@ -95,6 +95,9 @@ class Run:
                 **{k: rec[k] for k in ("status", "step", "epoch", "total_steps", "message", "train_loss", "dev_loss",
                                        "spec")}}
         meta = self.folder.meta()
+        evaluation = self._store().artifact(self.run_id, "evaluation")
+        if evaluation and evaluation.get("confusion") is not None:
+            info["confusion"] = {"step": evaluation["step"], "rows_true_columns_predicted": evaluation["confusion"]}
         if self.folder.kind() == "search":
             info["best"] = {"point": meta.get("best"), "loss": meta.get("best_loss")}
         elif meta.get("n_parameters", 0) <= 10_000:

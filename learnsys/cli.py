@@ -251,9 +251,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     info = api.load_run(args.run, runs_dir=args.runs_dir).summary()
     if args.json:
         print(json.dumps(finite_json(info)))
-    else:
-        for key, value in info.items():
-            print(f"{key}: {value}")
+        return 0
+    confusion = info.pop("confusion", None)
+    for key, value in info.items():
+        print(f"{key}: {value}")
+    if confusion:
+        matrix = confusion["rows_true_columns_predicted"]
+        width = max(len(str(v)) for row in matrix for v in row) + 1
+        print(f"dev confusion matrix at step {confusion['step']} (rows: true class, columns: predicted):")
+        print("      " + "".join(f"{j:>{width}}" for j in range(len(matrix))))
+        for i, row in enumerate(matrix):
+            print(f"  {i:>3} " + "".join(f"{v:>{width}}" for v in row))
     return 0
 
 

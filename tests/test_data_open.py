@@ -300,3 +300,15 @@ def test_predict_takes_tensors_of_any_shape_and_gives_class_ids_or_probabilities
     assert torch.allclose(torch.tensor(json.loads(r.out)["predictions"]), proba)
     r = cli("predict", "p", "--runs-dir", runs_dir, "--x", "1", "2", "3")
     assert r.code == 2 and "16 features" in r.err
+
+
+def test_synthetic_images_are_image_shaped_class_data(cli, runs_dir):
+    r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--data", "synthetic-images", "--data-args",
+            "size=120", "channels=3", "height=6", "width=5", "classes=4", "--model", "mlp:16", "--epochs", "3",
+            "--run-id", "si")
+    assert r.code == 0, r.err
+    meta = json.loads((runs_dir / "si" / "meta.json").read_text())
+    assert meta["item_shape"] == [3, 6, 5] and meta["n_classes"] == 4 and meta["loss"] == "cross-entropy"
+    r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--data", "synthetic-images", "--data-args",
+            "depth=2")
+    assert r.code == 2 and "Unknown data_args ['depth']" in r.err

@@ -31,9 +31,10 @@ BUILTIN_LECTURE = {
     "lecture-quadratic": [1.98, 4.12, 5.95],  # lectures 4 and 5
 }
 SKLEARN_SETS = ("diabetes", "iris", "wine", "breast_cancer", "digits")
-SYNTHETIC_SETS = ("synthetic-linear", "synthetic-classes")
+SYNTHETIC_SETS = ("synthetic-linear", "synthetic-classes", "synthetic-images")
 BUILTIN_NAMES = (*BUILTIN_LECTURE, *SYNTHETIC_SETS, *SKLEARN_SETS)
 SYNTHETIC_ARGS = {"size": 1000, "features": 1, "noise": 0.1, "classes": 3, "seed": 0}
+IMAGE_ARGS = {"channels": 1, "height": 8, "width": 8}   # synthetic-images: (N, C, H, W) with class labels
 
 
 # -- loading ---------------------------------------------------------------------------
@@ -154,6 +155,8 @@ def _user_function(name: str, args: dict, target: list[str] | None) -> DataSet |
 
 def as_data(data: Any, *, source: str, target_key: str | None = None) -> DataSet | LazyData:
     """Python data as what the loop can feed: a map-style Dataset stays lazy, the rest in memory."""
+    if isinstance(data, LazyData):
+        return data
     if isinstance(data, torch.utils.data.Dataset) and not isinstance(data, torch.utils.data.TensorDataset):
         return as_lazy(data, source=source)
     if isinstance(data, torch.utils.data.TensorDataset):
@@ -162,16 +165,23 @@ def as_data(data: Any, *, source: str, target_key: str | None = None) -> DataSet
 
 
 def _synthetic(name: str, args: dict) -> DataSet:
-    unknown = set(args) - set(SYNTHETIC_ARGS)
+    allowed = {**SYNTHETIC_ARGS, **(IMAGE_ARGS if name == "synthetic-images" else {})}
+    unknown = set(args) - set(allowed)
     if unknown:
-        raise DataError(f"Unknown data_args {sorted(unknown)} for {name}; allowed: {', '.join(SYNTHETIC_ARGS)}.")
-    a = {**SYNTHETIC_ARGS, **args}
-    for key in ("size", "features", "classes"):
+        raise DataError(f"Unknown data_args {sorted(unknown)} for {name}; allowed: {', '.join(allowed)}.")
+    a = {**allowed, **args}
+    for key in ("size", "features", "classes", *(IMAGE_ARGS if name == "synthetic-images" else ())):
         if not isinstance(a[key], int) or a[key] < 1:
             raise DataError(f"data_args.{key} = {a[key]!r} must be an integer >= 1.")
     if not isinstance(a["noise"], (int, float)) or not a["noise"] >= 0:
         raise DataError(f"data_args.noise = {a['noise']!r} must be a number >= 0.")
     g = torch.Generator().manual_seed(int(a["seed"]))
+    if name == "synthetic-images":  # each class a random template image, each sample its template plus noise
+        shape = (a["channels"], a["height"], a["width"])
+        templates = torch.rand(a["classes"], *shape, generator=g)                      # (K, C, H, W)
+        labels = torch.randint(0, a["classes"], (a["size"],), generator=g)             # (N,)
+        images = templates[labels] + a["noise"] * torch.randn(a["size"], *shape, generator=g)
+        return DataSet(images, labels, [], ["class"], a["classes"], name)
     n, f = a["size"], a["features"]
     x = torch.randn(n, f, generator=g)                                  # (N, F)
     names = [f"x{j}" for j in range(f)]

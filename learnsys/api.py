@@ -56,7 +56,7 @@ class Run:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.result is not None and self.result.status == "failed" else 0
+        return 1 if self.result is not None and self.result.status in ("failed", "diverged") else 0
 
     def _store(self) -> RunStore:
         return RunStore(self.folder.store_path, readonly=True)

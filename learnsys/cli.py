@@ -99,6 +99,12 @@ def _print_outcome(run) -> None:
     """What lecture 5 prints at the end: the parameters and predictions for x = 4 and 5."""
     result = run.result
     print(f"run {run.run_id} {result.status} at step {result.step}: {result.reason}  ({run.folder.path})")
+    if result.status == "diverged":  # lecture 3: the learning rate is too high
+        lr = min(run.spec.lr / 10, 0.01)
+        print(f"the loss blew up: the learning rate is too high (lecture 3). Try a smaller --lr, e.g. {lr:g}, or "
+              f"`learnsys lr-find` to find one; `learnsys resume {run.run_id} --lr {lr:g}` continues from the last "
+              "good checkpoint", file=sys.stderr)
+        return
     meta = run.folder.meta()
     if meta.get("scalar_names"):
         for name, value in run.params().items():

@@ -105,7 +105,7 @@ class RunSpec:
     device: str = _f("auto", "auto (cuda when available), cpu or cuda")
     # -- robustness ---------------------------------------------------------------------
     guard: str = _f("rollback", "divergence guard on NaN/Inf/explosion: rollback (restore the last "
-                                "checkpoint and halve lr), warn, or off")
+                                "checkpoint, lr x0.5, then x0.05, ...), warn, or off; checked every step on the CPU")
     checkpoint_every: int = _f(1000, "write a checkpoint every N steps, >= 1 (also one at the end and on Ctrl-C)")
     checkpoint_seconds: float = _f(30.0, "skip a scheduled checkpoint while the last one is younger than this many "
                                          "seconds, >= 0 (0: write at every scheduled step)")

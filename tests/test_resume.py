@@ -201,17 +201,19 @@ def test_stop_then_resume_equals_the_uninterrupted_run(runs_dir, reference):
 
 
 def test_guard_rollback_target_survives_a_stop_off_the_checkpoint_schedule(runs_dir):
-    # lr 0.5 makes gradient descent on the lecture data diverge; the guard (checks every 50
-    # steps) rolls back to the state at the last multiple of checkpoint_every and halves lr,
-    # twice. A stop at step 73 must not move the second rollback's target (step 50's state).
+    # lr 0.5 makes gradient descent on the lecture data diverge; the guard (every step on the
+    # CPU) rolls back to the state at the last multiple of checkpoint_every and lowers lr (x0.5,
+    # then x0.05): at step 4 to step 0's state, at step 12 to step 10's. A stop at step 11 must
+    # not move the second rollback's target (step 10's state, taken before the stop).
     diverging = dict(data="lecture", data_args={}, dev=0.0, model="linear", optimizer="sgd", lr=0.5, scheduler="",
-                     scheduler_args={}, batch_size="full", epochs=150, eval_every=0, checkpoint_every=50, checkpoint_seconds=0)
+                     scheduler_args={}, batch_size="full", epochs=150, eval_every=0, checkpoint_every=10,
+                     checkpoint_seconds=0)
     train(runs_dir, "ref", **diverging)
     rollbacks = [e for e in RunStore(runs_dir / "learnsys.sqlite", readonly=True).events("ref")
                  if e["kind"] == "divergence"]
-    assert [e["step"] for e in rollbacks] == [50, 100]
-    run = train(runs_dir, "a", callbacks=[StopAtStep(73)], **diverging)
-    assert run.result.status == "stopped" and run.result.step == 73
+    assert [e["step"] for e in rollbacks] == [4, 12]
+    run = train(runs_dir, "a", callbacks=[StopAtStep(11)], **diverging)
+    assert run.result.status == "stopped" and run.result.step == 11
     assert "snapshot" in newest_state(runs_dir / "a")[1]["guard"]  # off schedule: the target travels along
     api.resume("a", runs_dir=runs_dir)
     assert_same_state(runs_dir / "ref", runs_dir / "a")

@@ -17,6 +17,7 @@ permutation that is a pure function of (seed, epoch), so resuming mid-epoch is a
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -39,7 +40,7 @@ from .state import Progress, TrainState
 
 @dataclass
 class FitResult:
-    status: str        # 'finished' | 'stopped' | 'failed'
+    status: str        # 'finished' | 'stopped' | 'failed' | 'diverged'
     reason: str
     step: int
     epoch: int
@@ -66,7 +67,8 @@ class Trainer:
         self.callbacks = CallbackList(list(callbacks))
         self.checkpointer = checkpointer
         self.accuracy_fn, self.n_classes = accuracy_fn, n_classes
-        self.guard = DivergenceGuard(spec.guard)
+        on_cpu = next((q.device.type for q in model.parameters()), "cpu") == "cpu"
+        self.guard = DivergenceGuard(spec.guard, every=1 if on_cpu else 50)  # the CPU reads each loss anyway
         self.progress = Progress()
         params = [p for _, p in model.named_parameters()]
         self.recorder = MetricRecorder(self.progress, list(param_names), params, epoch_means=self.n_batches > 1,
@@ -163,13 +165,14 @@ class Trainer:
             if self.dev is not None and spec.eval_every and p.step % spec.eval_every == 0:
                 self.evaluate()
             if self.guard.due(p.step):
-                why = self.guard.check(loss)
+                why = self.guard.check(recorder.latest_loss())
                 if why is not None:
                     self._flush()
                     if self.guard.mode == "warn":
                         self._event("divergence", f"Divergence at step {p.step}: {why}.")
                     elif self.guard.exhausted:
-                        status, reason = "failed", f"diverged at step {p.step} ({why}) after {self.guard.rollbacks} rollbacks"
+                        status, reason = "diverged", (f"diverged at step {p.step} ({why}) after {self.guard.rollbacks} "
+                                                      f"rollbacks down to lr {optimizer.param_groups[0]['lr']:.3g}")
                         self._event("divergence", reason[0].upper() + reason[1:] + ".")
                         break
                     else:
@@ -197,16 +200,28 @@ class Trainer:
                 break
             self.completed, self.updating = p.step, False  # this step and its bookkeeping are done
 
-        if self.checkpointer is not None and status != "failed":
+        if status == "finished" and not self._finite():  # never 'finished' with a NaN loss or NaN weights
+            status, reason = "diverged", (f"ended at step {p.step} with a non-finite loss or weights (lr "
+                                          f"{optimizer.param_groups[0]['lr']:.3g})")
+            self._event("divergence", reason[0].upper() + reason[1:] + ".")
+        if self.checkpointer is not None and status not in ("failed", "diverged"):
             self.save_checkpoint()
             self.checkpointer.wait()  # an async write is complete (or has raised) before fit returns
-        else:
+        else:  # the last good checkpoint stays the newest: resume it with a smaller --lr
             self._flush()
         end = {"step": p.step, "epoch": p.epoch, "status": status, "reason": reason}
         emit("on_fit_end", self, end)
         return FitResult(status, reason, p.step, p.epoch)
 
     # -- named ideas ----------------------------------------------------------------------
+
+    def _finite(self) -> bool:
+        """The last loss and every weight are finite numbers."""
+        last = self.recorder.latest_loss()
+        if last is not None and not math.isfinite(float(last)):
+            return False
+        with torch.no_grad():
+            return all(bool(torch.isfinite(q).all()) for q in self.model.parameters())
 
     @torch.no_grad()
     def evaluate(self) -> dict:

@@ -73,6 +73,7 @@ class MetricRecorder:
         self._losses: list = []            # floats on the CPU, 0-dim tensors on an accelerator
         self._lrs: list[float] = []
         self._accuracies: list = []        # classifiers: each step's batch accuracy
+        self._last_flushed = None          # the last loss of the previous flush
         self._epoch_ends: list[int] = []   # steps at which an epoch ended, since the last flush
         self._extra: list[tuple[str, int, float]] = []
         self._last_flush = time.perf_counter()
@@ -93,6 +94,11 @@ class MetricRecorder:
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
                 self._param_buf = torch.cat([self._param_buf, self._param_buf])
             torch.cat(self._views, out=self._param_buf[row])                   # (P,)
+
+    def latest_loss(self) -> float | torch.Tensor | None:
+        """The last recorded step's loss (a float on the CPU, a device tensor elsewhere), also
+        after a flush; None before the first step."""
+        return self._losses[-1] if self._losses else self._last_flushed
 
     def epoch_loss(self) -> float:
         """The mean train loss of the epoch that just ended (ReduceLROnPlateau without a dev set),
@@ -125,6 +131,7 @@ class MetricRecorder:
         self._last_flush = time.perf_counter()
         series: dict[str, tuple[Sequence[int], list[float]]] = {}
         if self._losses:
+            self._last_flushed = self._losses[-1]
             n = len(self._losses)
             steps = range(self._first_step, self._first_step + n)
             losses = list(self._losses) if self.on_cpu else torch.stack(self._losses).float().tolist()

@@ -22,6 +22,7 @@ import torch
 
 from .assembly import spec_and_objects
 from .data import LazyData, as_data
+from .early_stop import EarlyStopping
 from .errors import LearnsysError
 from .inference import load_predictor, load_weights
 from .origin import ARRAYS_FILE, Origin
@@ -190,6 +191,13 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
                              save_spec=save_spec, tensorboard=tensorboard)
         return Run(folder, result, model=model)
     total_steps = plan_steps(spec, built.n_train).total_steps
+    early = EarlyStopping.parse(spec.early_stop)
+    if early is not None and found.state.get("early_stop"):
+        early.load_state_dict(found.state["early_stop"])
+        if early.waited >= early.patience:
+            return Run(folder, FitResult("finished", f"already finished at step {found.step} by early stopping "
+                                         f"({spec.early_stop}); nothing to resume", found.step,
+                                         found.state["progress"]["epoch"]), model=model)
     if found.step >= total_steps:
         return Run(folder, FitResult("finished", f"already finished at step {found.step} of {total_steps}; nothing "
                                      "to resume (pass --epochs or --steps to extend it)", found.step,

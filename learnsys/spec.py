@@ -103,6 +103,10 @@ class RunSpec:
     eval_every: int = _f(0, "evaluate on the dev set every N steps, >= 0 (0: at the end of each epoch)")
     seed: int = _f(0, "torch.manual_seed(seed) right before the model is built; also seeds the data order")
     device: str = _f("auto", "auto (cuda when available), cpu or cuda")
+    clip_grad_norm: float = _f(0.0, "clip the gradients' total norm to this before each step, >= 0 (0: off); "
+                                    "the norm before clipping is recorded as grad_norm")
+    early_stop: str = _f("", "METRIC:PATIENCE[:MIN_DELTA]: stop when train/loss, train/accuracy, dev/loss or "
+                             "dev/accuracy has not improved for PATIENCE of its values, e.g. dev/loss:20; empty: off")
     # -- robustness ---------------------------------------------------------------------
     guard: str = _f("rollback", "divergence guard on NaN/Inf/explosion: rollback (restore the last "
                                 "checkpoint, lr x0.5, then x0.05, ...), warn, or off; checked every step on the CPU")
@@ -226,6 +230,17 @@ class RunSpec:
         if typed("checkpoint_seconds", float, "a number") and not (math.isfinite(self.checkpoint_seconds)
                                                                    and self.checkpoint_seconds >= 0):
             p.append(f"checkpoint_seconds = {self.checkpoint_seconds!r} must be >= 0 seconds")
+        if isinstance(self.clip_grad_norm, int) and not isinstance(self.clip_grad_norm, bool):
+            self.clip_grad_norm = float(self.clip_grad_norm)
+        if typed("clip_grad_norm", float, "a number") and not (math.isfinite(self.clip_grad_norm)
+                                                               and self.clip_grad_norm >= 0):
+            p.append(f"clip_grad_norm = {self.clip_grad_norm!r} must be >= 0 (0: off)")
+        if isinstance(self.early_stop, str) and self.early_stop:
+            from .early_stop import EarlyStopping
+            try:
+                EarlyStopping.parse(self.early_stop)
+            except SpecError as e:
+                p.append(str(e).rstrip("."))
         if isinstance(self.pace, int) and not isinstance(self.pace, bool):
             self.pace = float(self.pace)
         if typed("pace", float, "a number") and not (math.isfinite(self.pace) and self.pace >= 0):

@@ -32,6 +32,7 @@ from .callbacks import Callback, CallbackList
 from .checkpoint import Checkpointer
 from .components import is_plateau
 from .evaluation import add_confusion, image_samples
+from ..early_stop import EarlyStopping
 from .guard import DivergenceGuard
 from .plan import plan_steps
 from .recorder import MetricRecorder
@@ -69,6 +70,8 @@ class Trainer:
         self.accuracy_fn, self.n_classes = accuracy_fn, n_classes
         on_cpu = next((q.device.type for q in model.parameters()), "cpu") == "cpu"
         self.guard = DivergenceGuard(spec.guard, every=1 if on_cpu else 50)  # the CPU reads each loss anyway
+        self.early_stop = EarlyStopping.for_run(spec.early_stop, has_dev=self.dev is not None,
+                                                classifier=accuracy_fn is not None)
         self.progress = Progress()
         params = [p for _, p in model.named_parameters()]
         self.recorder = MetricRecorder(self.progress, list(param_names), params, epoch_means=self.n_batches > 1,
@@ -79,6 +82,7 @@ class Trainer:
         # resume such a run by building it again, which is the same state.
         self.checkpoint_at_start = checkpoint_at_start
         self._stop_reason: str | None = None
+        self._stop_status = "stopped"
         self.completed = -1     # the last step whose bookkeeping finished in this process
         self.updating = False   # between optimizer.step() and the end of the step's bookkeeping
 
@@ -118,6 +122,10 @@ class Trainer:
         n_batches = self.n_batches
         per_step_scheduler = scheduler is not None and spec.scheduler_interval == "step"
         plateau = is_plateau(scheduler)
+        clip = spec.clip_grad_norm or None
+        params = [q for q in model.parameters() if q.requires_grad] if clip else []
+        early_on_train = self.early_stop is not None and not self.early_stop.on_dev
+        per_step_hook = self.callbacks.handles("on_step")
         pace_start, pace_step0 = time.perf_counter(), p.step
         self._last_checkpoint = time.monotonic()  # the start (or the checkpoint resumed from) counts as one
         self.completed = p.step
@@ -141,6 +149,7 @@ class Trainer:
                 loss = step_fn(model, join_batch(xb, yb, self.layout))
             optimizer.zero_grad()
             loss.backward()
+            grad_norm = None if clip is None else torch.nn.utils.clip_grad_norm_(params, clip)  # --clip-grad-norm
             self.updating = True     # a failure from here to the step's end leaves no sane state to save
             optimizer.step()
             if per_step_scheduler:
@@ -148,7 +157,9 @@ class Trainer:
             p.step += 1
             p.batch += 1
             recorder.record(p.step, loss, optimizer.param_groups[0]["lr"],
-                            None if accuracy is None else accuracy(y_pred, yb))
+                            None if accuracy is None else accuracy(y_pred, yb), grad_norm)
+            if per_step_hook:  # only when a callback asks for it: a call per step costs about a microsecond
+                emit("on_step", self, {"step": p.step, "loss": loss, "inputs": xb, "target": yb})
 
             # -- bookkeeping at fixed steps (so a resumed run decides exactly as an unbroken one)
             if p.batch == n_batches:
@@ -164,6 +175,10 @@ class Trainer:
                 emit("on_epoch_end", self, {"epoch": p.epoch, "step": p.step})
             if self.dev is not None and spec.eval_every and p.step % spec.eval_every == 0:
                 self.evaluate()
+            if early_on_train:
+                why = self.early_stop.update(recorder.latest(self.early_stop.metric), p.step)
+                if why is not None:
+                    self._stop_reason, self._stop_status = why, "finished"  # done, not interrupted
             if self.guard.due(p.step):
                 why = self.guard.check(recorder.latest_loss())
                 if why is not None:
@@ -196,7 +211,7 @@ class Trainer:
             if recorder.due():
                 self._flush()
             if self._stop_reason is not None:
-                status, reason = "stopped", self._stop_reason
+                status, reason = self._stop_status, self._stop_reason
                 break
             self.completed, self.updating = p.step, False  # this step and its bookkeeping are done
 
@@ -249,6 +264,10 @@ class Trainer:
         if self.accuracy_fn is not None and self.step_fn is None:
             out["dev/accuracy"] = correct / rows
         self.progress.last_dev_loss = out["dev/loss"]
+        if self.early_stop is not None and self.early_stop.on_dev and self.early_stop.metric in out:
+            why = self.early_stop.update(out[self.early_stop.metric], self.progress.step)
+            if why is not None:
+                self._stop_reason, self._stop_status = why, "finished"  # done, not interrupted
         for name, value in out.items():
             self.recorder.add(name, self.progress.step, value)
         self.callbacks.emit("on_evaluate", self, {"step": self.progress.step, "metrics": out,

@@ -73,12 +73,14 @@ class MetricRecorder:
         self._losses: list = []            # floats on the CPU, 0-dim tensors on an accelerator
         self._lrs: list[float] = []
         self._accuracies: list = []        # classifiers: each step's batch accuracy
+        self._grad_norms: list = []        # --clip-grad-norm: each step's norm before clipping
         self._last_flushed = None          # the last loss of the previous flush
         self._epoch_ends: list[int] = []   # steps at which an epoch ended, since the last flush
         self._extra: list[tuple[str, int, float]] = []
         self._last_flush = time.perf_counter()
 
-    def record(self, step: int, loss: torch.Tensor, lr: float, accuracy: torch.Tensor | None = None) -> None:
+    def record(self, step: int, loss: torch.Tensor, lr: float, accuracy: torch.Tensor | None = None,
+               grad_norm: torch.Tensor | None = None) -> None:
         """The hot path: called once per optimiser step."""
         if not self._losses:
             self._first_step = step
@@ -86,6 +88,8 @@ class MetricRecorder:
         self._lrs.append(lr)
         if accuracy is not None:
             self._accuracies.append(accuracy.item() if self.on_cpu else accuracy.detach())
+        if grad_norm is not None:
+            self._grad_norms.append(grad_norm.item() if self.on_cpu else grad_norm.detach())
         if self._views:
             if self.on_cpu:
                 self._param_rows.append([value for view in self._views for value in view.tolist()])  # P floats
@@ -94,6 +98,11 @@ class MetricRecorder:
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
                 self._param_buf = torch.cat([self._param_buf, self._param_buf])
             torch.cat(self._views, out=self._param_buf[row])                   # (P,)
+
+    def latest(self, name: str) -> float:
+        """The last recorded value of a per-step train metric (train/loss, train/accuracy)."""
+        column = self._losses if name == "train/loss" else self._accuracies
+        return float(column[-1])
 
     def latest_loss(self) -> float | torch.Tensor | None:
         """The last recorded step's loss (a float on the CPU, a device tensor elsewhere), also
@@ -137,10 +146,10 @@ class MetricRecorder:
             losses = list(self._losses) if self.on_cpu else torch.stack(self._losses).float().tolist()
             series["train/loss"] = (steps, losses)
             series["lr"] = (steps, list(self._lrs))
-            if self._accuracies:
-                accs = list(self._accuracies) if self.on_cpu else torch.stack(self._accuracies).float().tolist()
-                series["train/accuracy"] = (steps, accs)
-                self._accuracies.clear()
+            for name, column in (("train/accuracy", self._accuracies), ("grad_norm", self._grad_norms)):
+                if column:
+                    series[name] = (steps, list(column) if self.on_cpu else torch.stack(column).float().tolist())
+                    column.clear()
             if self._views:
                 if self.on_cpu:
                     columns = [list(c) for c in zip(*self._param_rows)]  # (P, n): one list per parameter

@@ -89,6 +89,7 @@ class TrainState:
             "guard": t.guard.state_dict(with_snapshot=t.progress.step % t.spec.checkpoint_every != 0),
             "env": environment(),
             "callbacks": t.callbacks.state_dict(),
+            "early_stop": None if t.early_stop is None else t.early_stop.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -104,4 +105,6 @@ class TrainState:
         t.progress.load_state_dict(state["progress"])
         t.guard.load_state_dict(state["guard"])
         t.callbacks.load_state_dict(state["callbacks"])
+        if t.early_stop is not None and state.get("early_stop"):
+            t.early_stop.load_state_dict(state["early_stop"])
         set_rng_state(state["rng"])

@@ -23,8 +23,9 @@ import torch
 from .assembly import spec_and_objects
 from .data import LazyData, as_data
 from .early_stop import EarlyStopping
-from .errors import LearnsysError
+from .errors import LearnsysError, SpecError
 from .inference import load_predictor, load_weights
+from .json_floats import finite_json
 from .origin import ARRAYS_FILE, Origin
 from .runfolder import RunFolder, check_writable, new_run_id
 from .session import run_session
@@ -35,6 +36,7 @@ from .train.build import build
 from .train.callbacks import Callback
 from .train.checkpoint import Checkpointer
 from .train.loop import FitResult
+from .train.lr_find import LrFindResult, lr_range_test
 from .train.plan import plan_steps
 from .train.resume import allowed_changes, check_same_data, data_fingerprint, exactness_limits
 
@@ -126,18 +128,64 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
     runs_dir = Path(runs_dir)
     objects = objects or {}
     origin = origin or Origin.of(spec, objects=objects, data_given=_data_given(objects.get("data")))
+    finder = None
+    if spec.lr == "auto":  # the LR range test on a copy, then the run with its suggestion
+        finder = lr_range_test(build(spec.replace(lr=1e-3), objects))
+        log.warning(f"--lr auto: the LR range test suggests lr = {finder.suggestion:.3g} ({finder.rule}); "
+                    "training with it.")
+        spec = spec.replace(lr=finder.suggestion)
     built = build(spec, objects)
     for line in built.warnings:
         log.warning(line)
     check_writable(runs_dir)
     meta = {**built.meta(), "kind": "train", "origin": origin.to_meta(), "data_sha256": data_fingerprint(built)}
+    if finder is not None:
+        meta["lr_find"] = {"suggestion": finder.suggestion, "rule": finder.rule}
     folder = RunFolder.create(runs_dir, spec.run_id or new_run_id(spec.model), built.spec, meta)
+    if finder is not None:
+        _put_artifact(folder, "lr_find", finder.artifact())
     if origin.data == "arrays":
         data = built.data
         torch.save(join_batch(data.x, data.y, data.layout), folder.path / ARRAYS_FILE)
     result = run_session(built, folder, None, quiet=quiet, callbacks=callbacks, tensorboard=tensorboard,
                          checkpoint_at_start=origin.model == "object")
     return Run(folder, result, model=objects.get("model"))
+
+
+def lr_find(model: str | torch.nn.Module = "linear", data: Any = "lecture", *, runs_dir: str | Path = "runs",
+            lr_min: float = 1e-7, lr_max: float = 10.0, num_steps: int = 100, store: bool = True,
+            **spec_fields: Any) -> LrFindResult:
+    """The learning-rate range test on a copy of the model (`train/lr_find.py`): returns the
+    losses by lr and a suggested lr with the rule that chose it; with `store` also a run of
+    kind 'lr-find' whose 'lr_find' artifact the dashboard draws (loss against lr, log axis)."""
+    if not (0 < lr_min < lr_max) or not 3 <= num_steps <= 100_000:
+        raise SpecError(f"lr_min = {lr_min!r} and lr_max = {lr_max!r} need 0 < lr_min < lr_max, and num_steps = "
+                        f"{num_steps!r} 3..100000.")
+    fields = {**spec_fields, "lr": lr_min}
+    spec, objects, _ = spec_and_objects(model, data, fields)
+    result = lr_range_test(build(spec, objects), lr_min=lr_min, lr_max=lr_max, steps=num_steps)
+    if store:
+        runs_dir = Path(runs_dir)
+        check_writable(runs_dir)
+        folder = RunFolder.create(runs_dir, new_run_id(f"lr-find-{spec.model}"), spec.replace(run_id=""),
+                                  {"kind": "lr-find", "suggestion": result.suggestion, "rule": result.rule})
+        _put_artifact(folder, "lr_find", result.artifact())
+        store_ = RunStore(folder.store_path)
+        try:
+            store_.update_run(folder.run_id, status="finished", step=len(result.lrs), total_steps=num_steps,
+                              message=f"suggested lr {result.suggestion:.3g} ({result.rule}); {result.stopped}")
+        finally:
+            store_.close()
+        result.run_id = folder.run_id
+    return result
+
+
+def _put_artifact(folder: RunFolder, name: str, data: dict) -> None:
+    store = RunStore(folder.store_path)
+    try:
+        store.put_artifact(folder.run_id, name, finite_json(data))
+    finally:
+        store.close()
 
 
 def _data_given(data: Any) -> str | None:

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, cli_lr_find
 from .errors import EXIT_USAGE, LearnsysError
 from .json_floats import finite_json
 from .lectures import cli as lecture_cli
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="access token (generated when --host is not loopback)")
 
     lecture_cli.add_parsers(sub, _add_common)
+    cli_lr_find.add_parser(sub, _add_common)
     return parser
 
 
@@ -291,6 +292,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs,
             "show": cmd_show, "metrics": cmd_metrics, "ui": cmd_ui}
 COMMANDS.update(lecture_cli.COMMANDS)
+COMMANDS["lr-find"] = cli_lr_find.cmd_lr_find
 
 
 class _WarningLines(logging.Handler):

@@ -89,7 +89,8 @@ class RunSpec:
                        "package.module:fn; empty: loss(model(inputs), target)")
     optimizer: str = _f("sgd", "any torch.optim optimiser by name, case-insensitive (sgd, adam, adamw, rmsprop, ...), "
                                "or a user Optimizer as path/to/file.py:Class or package.module:Class")
-    lr: float = _f(0.01, "learning rate, > 0")
+    lr: Any = _f(0.01, "learning rate, > 0, or auto: run the LR range test first (learnsys lr-find) and train "
+                       "with its suggestion")
     optimizer_args: dict = _f({}, "keyword arguments of the optimiser (momentum, weight_decay, betas, ...)")
     scheduler: str = _f("", "a torch.optim.lr_scheduler class by name (StepLR, CosineAnnealingLR, ...), "
                             "empty for none")
@@ -219,8 +220,9 @@ class RunSpec:
             typed(name, bool, "true or false")
         if isinstance(self.lr, int) and not isinstance(self.lr, bool):
             self.lr = float(self.lr)
-        if typed("lr", float, "a number") and not (math.isfinite(self.lr) and self.lr > 0):
-            p.append(f"Invalid learning rate: lr = {self.lr!r}; use a number > 0, e.g. 0.01")
+        if self.lr != "auto" and typed("lr", float, "a number or auto") and not (math.isfinite(self.lr)
+                                                                               and self.lr > 0):
+            p.append(f"Invalid learning rate: lr = {self.lr!r}; use a number > 0, e.g. 0.01, or auto")
         if isinstance(self.dev, int) and not isinstance(self.dev, bool):
             self.dev = float(self.dev)
         if typed("dev", float, "a number") and not (0.0 <= self.dev < 1.0):

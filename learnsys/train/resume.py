@@ -32,6 +32,9 @@ def allowed_changes(run_id: str, saved: RunSpec, changes: dict) -> dict:
     """The fields of `changes` that differ from the saved spec; one error naming any that may not."""
     old = saved.to_dict()
     changed = {k: v for k, v in changes.items() if k not in old or v != old[k]}
+    if changed.get("lr") == "auto":
+        raise SpecError(f"--lr auto runs the LR range test before a new run; on resume give run {run_id} a number "
+                        "(learnsys lr-find suggests one).")
     refused = [k for k in changed if k not in RESUME_CHANGES]
     if refused:
         was = ", ".join(f"{k} = {old[k]!r}" if k in old else k for k in refused)

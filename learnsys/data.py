@@ -4,7 +4,7 @@ A `DataSet` is two tensors in memory, `x` (N, F) and `y` (N, T), both float32, p
 Classification sets keep class ids as floats in `y` (N, 1) and say how many classes there are;
 the loss turns them into what it needs once, before the loop.
 
-    ds = load_data(spec)                     # lecture, csv, npz, sklearn sets, synthetic
+    ds = load_data(spec)                     # lecture, csv, npz, bundled sets, synthetic
     train, dev = split(ds, spec.dev, spec.seed)
     scaler = Standardizer.fit(train.x)       # fitted on the train part only
     order = epoch_order(n, seed, epoch)      # the per-epoch permutation: a function of (seed, epoch)
@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .datasets import BUNDLED_SETS, load_bundled
 from .errors import DataError
 from .origin import ARRAYS
 
@@ -28,9 +29,8 @@ BUILTIN_LECTURE = {
     "lecture-noisy": [2.02, 3.98, 6.01],   # lecture 2's exhaustive-search listing
     "lecture-quadratic": [1.98, 4.12, 5.95],  # lectures 4 and 5
 }
-SKLEARN_SETS = ("diabetes", "iris", "wine", "breast_cancer", "digits")
 SYNTHETIC_SETS = ("synthetic-linear", "synthetic-classes")
-BUILTIN_NAMES = (*BUILTIN_LECTURE, *SYNTHETIC_SETS, *SKLEARN_SETS)
+BUILTIN_NAMES = (*BUILTIN_LECTURE, *SYNTHETIC_SETS, *BUNDLED_SETS)
 SYNTHETIC_ARGS = {"size": 1000, "features": 1, "noise": 0.1, "classes": 3, "seed": 0}
 
 
@@ -69,8 +69,8 @@ def load_data(name: str, *, target: list[str] | None = None, data_args: dict | N
         ds = DataSet(x, y, ["x"], ["y"], 0, name)
     elif name in SYNTHETIC_SETS:
         ds = _synthetic(name, data_args or {})
-    elif name in SKLEARN_SETS:
-        ds = _sklearn(name)
+    elif name in BUNDLED_SETS:
+        ds = _bundled(name)
     else:
         path = Path(name)
         if path.suffix.lower() not in (".csv", ".npz"):
@@ -201,15 +201,11 @@ def _synthetic(name: str, args: dict) -> DataSet:
     return DataSet(x, labels.float()[:, None], names, ["class"], k, name)
 
 
-def _sklearn(name: str) -> DataSet:
-    from sklearn import datasets  # imported here: only these sets need it
-
-    bunch = getattr(datasets, f"load_{name}")()
-    x = torch.from_numpy(np.asarray(bunch.data, dtype=np.float32))
-    y = torch.from_numpy(np.asarray(bunch.target, dtype=np.float32))[:, None]
-    names = [str(n) for n in getattr(bunch, "feature_names", [f"x{j}" for j in range(x.shape[1])])]
-    classes = 0 if name == "diabetes" else int(y.max().item()) + 1
-    return DataSet(x, y, names, ["target" if classes == 0 else "class"], classes, name)
+def _bundled(name: str) -> DataSet:
+    b = load_bundled(name)  # the numbers scikit-learn's load_<name>() gives, from learnsys/datasets/
+    x = torch.from_numpy(b.x.astype(np.float32))                       # (N, F)
+    y = torch.from_numpy(b.y.astype(np.float32))[:, None]              # (N, 1)
+    return DataSet(x, y, b.feature_names, b.target_names, b.n_classes, name)
 
 
 # -- split, scaling, order ---------------------------------------------------------------

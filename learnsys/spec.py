@@ -57,7 +57,8 @@ def _f(default: Any, help: str) -> Any:
 class RunSpec:
     # -- data ---------------------------------------------------------------------------
     data: str = _f("lecture", "data set: a built-in name (lecture, lecture-noisy, lecture-quadratic, "
-                              "synthetic-linear, synthetic-classes, diabetes, iris, wine, breast_cancer, digits) "
+                              "synthetic-linear, synthetic-classes, diabetes, iris, wine, breast_cancer, digits, "
+                              "breast_cancer8) "
                               "or a path to a .csv or .npz file")
     target: list = _f([], "CSV target column name(s); default: the last column")
     data_args: dict = _f({}, "options of synthetic data: size (rows), features, noise (std of y noise), "

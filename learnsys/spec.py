@@ -66,8 +66,8 @@ class RunSpec:
     dev: float = _f(0.0, "fraction of rows held out as the dev set, 0 <= dev < 1 (0: no dev set)")
     standardize: bool = _f(False, "standardise features with mean/std fitted on the train part only")
     # -- model --------------------------------------------------------------------------
-    model: str = _f("linear", "linear-nobias, linear, poly:K, mlp:H1,H2,..., logistic, softmax, "
-                              "or a user nn.Module as path/to/file.py:Class or package.module:Class")
+    model: str = _f("linear", "linear-nobias, linear, poly:K, mlp:H1,H2,..., cnn:C1,C2,... (image data), logistic, "
+                              "softmax, or a user nn.Module as path/to/file.py:Class or package.module:Class")
     model_args: dict = _f({}, "keyword arguments of the model (mlp: activation=relu|tanh|sigmoid|gelu; "
                               "user modules: their constructor's)")
     init: dict = _f({}, "initial values of named scalar parameters, e.g. {w1 = 1.0, b = 0.0}")

@@ -25,9 +25,13 @@ while [ $# -gt 0 ]; do
     *) echo "error: unknown argument '$1'; use --keep DIR, -- PYTEST_ARGS, or --help" >&2; exit 2 ;;
   esac
 done
+# the editable install writes learnsys.egg-info here; take it away again unless it was there
+tmp="" egg_was_here=0
+[ -e learnsys.egg-info ] && egg_was_here=1
+cleanup() { [ -z "$tmp" ] || rm -rf "$tmp"; [ "$egg_was_here" = 1 ] || rm -rf learnsys.egg-info; }
+trap cleanup EXIT
 if [ -z "$venv" ]; then
   tmp="$(mktemp -d "${TMPDIR:-/tmp}/learnsys-newest-torch.XXXXXX")"
-  trap 'rm -rf "$tmp"' EXIT
   venv="$tmp/venv"
 fi
 

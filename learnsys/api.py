@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from .assembly import spec_and_objects
-from .data import DataSet
+from .data import LazyData, as_data
 from .errors import LearnsysError
 from .inference import load_predictor, load_weights
 from .origin import ARRAYS_FILE, Origin
 from .runfolder import RunFolder, check_writable, new_run_id
 from .session import run_session
 from .spec import RunSpec
+from .steps import join_batch
 from .store import RunStore
 from .train.build import build
 from .train.callbacks import Callback
@@ -98,46 +99,64 @@ class Run:
 
 # -- training ----------------------------------------------------------------------------
 
-def fit(model: str | torch.nn.Module = "linear", data: str | tuple | DataSet = "lecture", *,
-        runs_dir: str | Path = "runs", quiet: bool = True, callbacks: Sequence[Callback] = (),
-        **spec_fields: Any) -> Run:
-    """Train a model (a name or an nn.Module) on data (a name, a path, or arrays (x, y));
-    `spec_fields` are RunSpec fields (lr, epochs, batch_size, optimizer, ...)."""
-    spec, model_obj, data_obj, origin = spec_and_objects(model, data, spec_fields)
-    return train(spec, runs_dir=runs_dir, quiet=quiet, callbacks=callbacks, model=model_obj, data=data_obj,
-                 origin=origin)
+def fit(model: str | torch.nn.Module = "linear", data: Any = "lecture", *, runs_dir: str | Path = "runs",
+        quiet: bool = True, callbacks: Sequence[Callback] = (), **spec_fields: Any) -> Run:
+    """Train a model (a name or an nn.Module) on data (a name or path, arrays (x, y), a dict of
+    tensors, or a torch Dataset). `spec_fields` are RunSpec fields (lr, epochs, batch_size, ...);
+    loss, optimizer, scheduler and step may also be objects (docs/python.md)."""
+    spec, objects, origin = spec_and_objects(model, data, spec_fields)
+    return train(spec, runs_dir=runs_dir, quiet=quiet, callbacks=callbacks, objects=objects, origin=origin)
 
 
 def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, callbacks: Sequence[Callback] = (),
-          model: torch.nn.Module | None = None, data: DataSet | None = None, origin: Origin | None = None,
-          tensorboard: str | Path | None = None) -> Run:
+          objects: dict | None = None, origin: Origin | None = None, tensorboard: str | Path | None = None) -> Run:
     """Create a run folder for `spec` and train it. Everything is checked before anything is written.
-    `tensorboard`: also write TensorBoard event files under this folder."""
+    `objects`: parts given from Python (`assembly.spec_and_objects`); `tensorboard`: also write
+    TensorBoard event files under this folder."""
     runs_dir = Path(runs_dir)
-    origin = origin or Origin.of(spec, model_object=model, data_given="arrays" if data is not None else None)
-    built = build(spec, model=model, data=data)
+    objects = objects or {}
+    origin = origin or Origin.of(spec, objects=objects, data_given=_data_given(objects.get("data")))
+    built = build(spec, objects)
     for line in built.warnings:
         log.warning(line)
     check_writable(runs_dir)
     meta = {**built.meta(), "kind": "train", "origin": origin.to_meta(), "data_sha256": data_fingerprint(built)}
-    folder = RunFolder.create(runs_dir, spec.run_id or new_run_id(spec.model), spec, meta)
-    if data is not None:
-        np.savez(folder.path / ARRAYS_FILE, x=data.x.numpy(), y=data.y.numpy())
+    folder = RunFolder.create(runs_dir, spec.run_id or new_run_id(spec.model), built.spec, meta)
+    if origin.data == "arrays":
+        data = built.data
+        torch.save(join_batch(data.x, data.y, data.layout), folder.path / ARRAYS_FILE)
     result = run_session(built, folder, None, quiet=quiet, callbacks=callbacks, tensorboard=tensorboard,
                          checkpoint_at_start=origin.model == "object")
-    return Run(folder, result, model=model)
+    return Run(folder, result, model=objects.get("model"))
+
+
+def _data_given(data: Any) -> str | None:
+    return None if data is None else "object" if isinstance(data, LazyData) else "arrays"
+
+
+def _objects(model: Any = None, data: Any = None, **parts: Any) -> dict:
+    """The parts a resume or load is given again from Python, as `assemble` takes them."""
+    out = {k: v for k, v in parts.items() if v is not None}
+    if model is not None:
+        out["model"] = model
+    if data is not None:
+        out["data"] = as_data(data, source="<object>")
+    return out
 
 
 def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | None = None, quiet: bool = True,
-           callbacks: Sequence[Callback] = (), model: torch.nn.Module | None = None,
+           callbacks: Sequence[Callback] = (), model: torch.nn.Module | None = None, data: Any = None,
+           loss: Any = None, optimizer: Any = None, scheduler: Any = None, step: Any = None,
            tensorboard: str | Path | None = None) -> Run:
-    """Continue a run from its newest good checkpoint; the result is bitwise the uninterrupted run's."""
+    """Continue a run from its newest good checkpoint; the result is bitwise the uninterrupted run's.
+    Parts that were given as Python objects (model, data, loss, ...) are given again here."""
     folder = RunFolder.find(str(run), runs_dir)
     if folder.kind() != "train":
         raise LearnsysError(f"Run {folder.run_id} is a {folder.kind()} run; only runs made by `learnsys train` "
                             "can be resumed.")
-    saved = folder.rebuild_spec(model_given=model is not None,
-                                hint="pass the same module to learnsys.resume(..., model=module)")
+    objects = _objects(model, data, loss=loss, optimizer=optimizer, scheduler=scheduler, step=step)
+    saved = folder.rebuild_spec(given=objects, hint="pass them again: learnsys.resume(RUN, model=..., "
+                                                    "optimizer=..., ...) with the same objects")
     changes = allowed_changes(folder.run_id, folder.spec(), changes or {})
     pid = folder.training_pid()
     if pid is not None:
@@ -152,7 +171,7 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
     if found is None and not never_checkpointed:
         raise LearnsysError(f"Run {folder.run_id} has no usable checkpoint in {folder.checkpoints}; nothing was "
                             "changed. Start it again with `learnsys train`.")
-    built = build(spec, model=model)
+    built = build(spec, objects)
     check_same_data(folder.run_id, built, folder.meta().get("data_sha256"))
     save_spec = folder.spec().replace(**changes) if changes else None
     if never_checkpointed:  # killed before its first checkpoint: building it again is its state at step 0
@@ -161,7 +180,7 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
         result = run_session(built, folder, None, quiet=quiet, callbacks=callbacks, resume_step=0,
                              save_spec=save_spec, tensorboard=tensorboard)
         return Run(folder, result, model=model)
-    total_steps = plan_steps(spec, built.train[0].shape[0]).total_steps
+    total_steps = plan_steps(spec, built.n_train).total_steps
     if found.step >= total_steps:
         return Run(folder, FitResult("finished", f"already finished at step {found.step} of {total_steps}; nothing "
                                      "to resume (pass --epochs or --steps to extend it)", found.step,

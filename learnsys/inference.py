@@ -76,7 +76,7 @@ def load_predictor(run_folder: str | Path | RunFolder, model: torch.nn.Module | 
     folder = run_folder if isinstance(run_folder, RunFolder) else RunFolder(Path(run_folder))
     found = load_weights(folder)
     meta = folder.meta()
-    spec = folder.rebuild_spec(model_given=model is not None,
+    spec = folder.rebuild_spec(given=["model"] if model is not None else [], needs=["model"],
                                hint="pass the same module to learnsys.load_run(..., model=module) to use it")
     if model is None:
         model = model_for(spec, meta["n_features"], meta["n_outputs"])

@@ -45,7 +45,7 @@ class Linear(nn.Module):
         self.linear = nn.Linear(n_features, n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)  # (N, F) -> (N, O)
+        return self.linear(x if x.dim() <= 2 else x.flatten(1))  # (N, F) -> (N, O); images (N, C, H, W) flattened
 
 
 class Poly(nn.Module):
@@ -83,7 +83,7 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (N, F) -> (N, O)
+        return self.net(x if x.dim() <= 2 else x.flatten(1))  # (N, F) -> (N, O); images (N, C, H, W) flattened
 
 
 class CNN(nn.Module):

@@ -24,6 +24,12 @@ import tomli_w
 from .errors import SpecError
 
 GUARD_MODES = ("rollback", "warn", "off")
+FEEDS = ("auto", "memory", "loader")
+MAX_CLASSES = 1_000_000
+# Every integer field's range: a value outside it is one error at parse time, never a failure
+# deep in the run (numpy seeds take 32 bits; SQLite integers 63).
+INT_BOUNDS = {"epochs": (1, 10**9), "steps": (0, 10**12), "eval_every": (0, 10**12), "seed": (0, 2**32 - 1),
+              "checkpoint_every": (1, 10**12), "keep_checkpoints": (1, 10**6), "workers": (0, 256)}
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULER_INTERVALS = ("epoch", "step")
 
@@ -63,8 +69,14 @@ class RunSpec:
     target: list = _f([], "CSV target column name(s); default: the last column")
     data_args: dict = _f({}, "options of synthetic data: size (rows), features, noise (std of y noise), "
                              "classes, seed")
+    classes: Any = _f("auto", "class labels: auto (integer targets are class ids; cross-entropy and bce make "
+                              "whole-number float targets class ids), or N, the number of classes (>= 2)")
     dev: float = _f(0.0, "fraction of rows held out as the dev set, 0 <= dev < 1 (0: no dev set)")
     standardize: bool = _f(False, "standardise features with mean/std fitted on the train part only")
+    feed: str = _f("auto", "how batches reach the loop: auto (memory for tensors and arrays, loader for a "
+                           "torch Dataset), memory (tensors on the device) or loader (torch DataLoader)")
+    workers: int = _f(0, "DataLoader worker processes on the loader feed, >= 0 (0: load in the training process)")
+    pin_memory: bool = _f(False, "pin the loader feed's batches in host memory (faster copies to a GPU)")
     # -- model --------------------------------------------------------------------------
     model: str = _f("linear", "linear-nobias, linear, poly:K, mlp:H1,H2,..., cnn:C1,C2,... (image data), logistic, "
                               "softmax, or a user nn.Module as path/to/file.py:Class or package.module:Class")
@@ -74,6 +86,8 @@ class RunSpec:
     # -- training -----------------------------------------------------------------------
     loss: str = _f("auto", "mse, mae, bce (on logits), cross-entropy (on logits), or auto "
                            "(bce for logistic, cross-entropy for softmax/classification, else mse)")
+    step: str = _f("", "a user step function (model, batch) -> scalar loss, as path/to/file.py:fn or "
+                       "package.module:fn; empty: loss(model(inputs), target)")
     optimizer: str = _f("sgd", "any torch.optim optimiser by name, case-insensitive (sgd, adam, adamw, rmsprop, ...), "
                                "or a user Optimizer as path/to/file.py:Class or package.module:Class")
     lr: float = _f(0.01, "learning rate, > 0")
@@ -191,15 +205,14 @@ class RunSpec:
                 p.append(f"{name} = {value!r} is not {what}")
             return ok
 
-        for name in ("data", "model", "loss", "optimizer", "scheduler", "scheduler_interval", "device",
-                     "guard", "run_id"):
+        for name in sorted(self.text_fields()):
             typed(name, str, "a string")
         for name in ("target",):
             if typed(name, list, "a list of column names") and not all(isinstance(t, str) for t in self.target):
                 p.append(f"target = {self.target!r} must list column names as strings")
         for name in ("data_args", "model_args", "init", "optimizer_args", "scheduler_args"):
             typed(name, dict, "a table of key = value")
-        for name in ("standardize", "shuffle", "async_checkpoint"):
+        for name in ("standardize", "shuffle", "async_checkpoint", "pin_memory"):
             typed(name, bool, "true or false")
         if isinstance(self.lr, int) and not isinstance(self.lr, bool):
             self.lr = float(self.lr)
@@ -218,16 +231,20 @@ class RunSpec:
             self.pace = float(self.pace)
         if typed("pace", float, "a number") and not (math.isfinite(self.pace) and self.pace >= 0):
             p.append(f"pace = {self.pace!r} must be >= 0 steps per second (0: full speed)")
-        for name, low in (("epochs", 1), ("steps", 0), ("eval_every", 0), ("seed", 0),
-                          ("checkpoint_every", 1), ("keep_checkpoints", 1)):
-            if typed(name, int, "an integer") and getattr(self, name) < low:
-                p.append(f"{name} = {getattr(self, name)!r} must be >= {low}")
+        for name, (low, high) in INT_BOUNDS.items():
+            if typed(name, int, "an integer") and not low <= getattr(self, name) <= high:
+                p.append(f"{name} = {getattr(self, name)!r} must be from {low} to {high:,}")
+        if isinstance(self.classes, str) and self.classes.strip().isdigit():
+            self.classes = int(self.classes)
+        if self.classes != "auto" and not (isinstance(self.classes, int) and not isinstance(self.classes, bool)
+                                           and 2 <= self.classes <= MAX_CLASSES):
+            p.append(f"classes = {self.classes!r} must be auto or a number of classes from 2 to {MAX_CLASSES:,}")
         bs = self.batch_size
         if isinstance(bs, str) and bs.strip().isdigit():
             self.batch_size = bs = int(bs)
         if bs != "full" and not (isinstance(bs, int) and not isinstance(bs, bool) and bs >= 1):
             p.append(f"batch_size = {bs!r} must be 'full', 1 (SGD) or an integer B >= 1")
-        for name, allowed in (("guard", GUARD_MODES), ("device", DEVICES),
+        for name, allowed in (("guard", GUARD_MODES), ("device", DEVICES), ("feed", FEEDS),
                               ("scheduler_interval", SCHEDULER_INTERVALS)):
             if isinstance(getattr(self, name), str) and getattr(self, name) not in allowed:
                 p.append(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")

@@ -211,7 +211,7 @@ def test_fit_on_arrays_and_load_run_predicts(runs_dir):
     assert torch.allclose(again.predict([[0.5]]), torch.tensor([[0.5]]), atol=1e-4)
     resumed_spec = learnsys.load_run(run.folder.path).spec
     assert resumed_spec.data == "<arrays>"
-    assert (run.folder.path / "data.npz").exists()
+    assert (run.folder.path / "data.pt").exists()
 
 
 def test_divergence_guard_rolls_back_and_lowers_lr(runs_dir):

@@ -48,7 +48,10 @@ def test_load_data_gives_what_it_gave_through_scikit_learn(name):
     """The tensors data.py built from scikit-learn before the bundle, rebuilt here as it did."""
     bunch, ds = _sklearn(name), load_data(name)
     assert torch.equal(ds.x, torch.from_numpy(np.asarray(bunch.data, dtype=np.float32)))
-    assert torch.equal(ds.y, torch.from_numpy(np.asarray(bunch.target, dtype=np.float32))[:, None])
+    if name == "diabetes":
+        assert torch.equal(ds.y, torch.from_numpy(np.asarray(bunch.target, dtype=np.float32))[:, None])
+    else:
+        assert torch.equal(ds.y, torch.from_numpy(np.asarray(bunch.target, dtype=np.int64)))   # (N,) class ids
     assert ds.n_classes == (0 if name == "diabetes" else int(bunch.target.max()) + 1)
     assert ds.feature_names == [str(n) for n in bunch.feature_names] and ds.source == name
 
@@ -74,7 +77,8 @@ def test_breast_cancer8_reads_the_same_as_the_lecture_listings_read_it():
     reads float64 and converts: the same float32 values, so a twin starts from the same data."""
     xy = np.loadtxt(bundled_path("breast_cancer8"), delimiter=",", dtype=np.float32)     # (569, 9)
     ds = load_data("breast_cancer8")
-    assert torch.equal(ds.x, torch.from_numpy(xy[:, :-1])) and torch.equal(ds.y, torch.from_numpy(xy[:, [-1]]))
+    assert torch.equal(ds.x, torch.from_numpy(xy[:, :-1]))
+    assert torch.equal(ds.y, torch.from_numpy(xy[:, -1]).long())   # class ids; the listing's 0./1. floats
     assert "breast_cancer8" in BUILTIN_NAMES and ds.n_classes == 2
 
 

@@ -138,7 +138,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     if args.rows < 0:
         raise LearnsysError(f"--rows {args.rows} must be >= 0 (0: all rows).")
     model, data, fields = _model_and_data(args, {})
-    spec, _, _, _ = spec_and_objects(model, data, fields, where="flags")
+    spec, _, _ = spec_and_objects(model, data, fields, where="flags")
     parts = assemble(spec)
     x, y = parts.train
     x, y = (x[:args.rows], y[:args.rows]) if args.rows else (x, y)

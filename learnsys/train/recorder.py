@@ -72,16 +72,19 @@ class MetricRecorder:
         self._first_step = 0
         self._losses: list = []            # floats on the CPU, 0-dim tensors on an accelerator
         self._lrs: list[float] = []
+        self._accuracies: list = []        # classifiers: each step's batch accuracy
         self._epoch_ends: list[int] = []   # steps at which an epoch ended, since the last flush
         self._extra: list[tuple[str, int, float]] = []
         self._last_flush = time.perf_counter()
 
-    def record(self, step: int, loss: torch.Tensor, lr: float) -> None:
+    def record(self, step: int, loss: torch.Tensor, lr: float, accuracy: torch.Tensor | None = None) -> None:
         """The hot path: called once per optimiser step."""
         if not self._losses:
             self._first_step = step
         self._losses.append(loss.item() if self.on_cpu else loss.detach())
         self._lrs.append(lr)
+        if accuracy is not None:
+            self._accuracies.append(accuracy.item() if self.on_cpu else accuracy.detach())
         if self._views:
             if self.on_cpu:
                 self._param_rows.append([value for view in self._views for value in view.tolist()])  # P floats
@@ -90,6 +93,22 @@ class MetricRecorder:
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
                 self._param_buf = torch.cat([self._param_buf, self._param_buf])
             torch.cat(self._views, out=self._param_buf[row])                   # (P,)
+
+    def epoch_loss(self) -> float:
+        """The mean train loss of the epoch that just ended (ReduceLROnPlateau without a dev set),
+        summed one loss at a time from the carried sum as `flush` sums it, so the value never
+        depends on where flushes fell."""
+        if not self.epoch_means:
+            return float(self._losses[-1])                 # one step per epoch
+        *earlier, end = self._epoch_ends
+        if earlier:  # an earlier epoch ended in this buffer: this one starts after it
+            start, total, count = earlier[-1] - self._first_step + 1, 0.0, 0
+        else:
+            start, total, count = 0, self.progress.epoch_loss_sum, self.progress.epoch_loss_count
+        for loss in self._losses[start:end - self._first_step + 1]:
+            total += float(loss)
+            count += 1
+        return total / count
 
     def epoch_end(self, step: int) -> None:
         if self.epoch_means:
@@ -111,6 +130,10 @@ class MetricRecorder:
             losses = list(self._losses) if self.on_cpu else torch.stack(self._losses).float().tolist()
             series["train/loss"] = (steps, losses)
             series["lr"] = (steps, list(self._lrs))
+            if self._accuracies:
+                accs = list(self._accuracies) if self.on_cpu else torch.stack(self._accuracies).float().tolist()
+                series["train/accuracy"] = (steps, accs)
+                self._accuracies.clear()
             if self._views:
                 if self.on_cpu:
                     columns = [list(c) for c in zip(*self._param_rows)]  # (P, n): one list per parameter

@@ -28,6 +28,7 @@ class Progress:
     batch: int = 0             # batches completed inside the current epoch
     epoch_loss_sum: float = 0.0  # sum of this epoch's per-step losses flushed so far
     epoch_loss_count: int = 0
+    last_dev_loss: float | None = None  # what ReduceLROnPlateau steps on between evaluations
 
     def state_dict(self) -> dict:
         return asdict(self)

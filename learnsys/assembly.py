@@ -107,9 +107,9 @@ def spec_and_objects(model: Any, data: Any, fields: dict, *,
     return spec, objects, Origin.of(spec, objects=objects, data_given=data_given, data_object=data)
 
 
-def model_for(spec: RunSpec, n_features: int, n_outputs: int) -> torch.nn.Module:
+def model_for(spec: RunSpec, n_features: int, n_outputs: int, item_shape: tuple | None = None) -> torch.nn.Module:
     """The spec's model by name, with the spec's `init` applied (not seeded: callers decide)."""
-    model = build_model(spec.model, n_features, n_outputs, spec.model_args)
+    model = build_model(spec.model, n_features, n_outputs, spec.model_args, item_shape=item_shape or None)
     apply_init(model, spec.init)
     return model
 
@@ -168,7 +168,7 @@ def assemble(spec: RunSpec, objects: dict | None = None, *, dtype: torch.dtype |
     model = objects.get("model")
     if model is None:
         torch.manual_seed(spec.seed)  # right before the model is built: the listing's initial weights
-        model = model_for(spec, dataset.n_features, n_out)
+        model = model_for(spec, dataset.n_features, n_out, dataset.item_shape)
     else:
         apply_init(model, spec.init)
     if dtype is not None:

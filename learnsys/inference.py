@@ -123,7 +123,7 @@ def load_predictor(run_folder: str | Path | RunFolder, model: torch.nn.Module | 
     spec = folder.rebuild_spec(given=["model"] if model is not None else [], needs=["model"],
                                hint="pass the same module to learnsys.load_run(..., model=module) to use it")
     if model is None:
-        model = model_for(spec, meta["n_features"], meta["n_outputs"])
+        model = model_for(spec, meta["n_features"], meta["n_outputs"], tuple(meta.get("item_shape") or ()))
     try:
         model.load_state_dict(found.state["model"])
     except RuntimeError as e:

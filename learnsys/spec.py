@@ -63,7 +63,8 @@ def _f(default: Any, help: str) -> Any:
 class RunSpec:
     # -- data ---------------------------------------------------------------------------
     data: str = _f("lecture", "data set: a built-in name (lecture, lecture-noisy, lecture-quadratic, "
-                              "synthetic-linear, synthetic-classes, diabetes, iris, wine, breast_cancer, digits) "
+                              "synthetic-linear, synthetic-classes, diabetes, iris, wine, breast_cancer, digits, "
+                              "breast_cancer8) "
                               "or a path to a .csv or .npz file")
     target: list = _f([], "CSV target column name(s); default: the last column")
     data_args: dict = _f({}, "options of synthetic data: size (rows), features, noise (std of y noise), "
@@ -77,8 +78,8 @@ class RunSpec:
     workers: int = _f(0, "DataLoader worker processes on the loader feed, >= 0 (0: load in the training process)")
     pin_memory: bool = _f(False, "pin the loader feed's batches in host memory (faster copies to a GPU)")
     # -- model --------------------------------------------------------------------------
-    model: str = _f("linear", "linear-nobias, linear, poly:K, mlp:H1,H2,..., logistic, softmax, "
-                              "or a user nn.Module as path/to/file.py:Class or package.module:Class")
+    model: str = _f("linear", "linear-nobias, linear, poly:K, mlp:H1,H2,..., cnn:C1,C2,... (image data), logistic, "
+                              "softmax, or a user nn.Module as path/to/file.py:Class or package.module:Class")
     model_args: dict = _f({}, "keyword arguments of the model (mlp: activation=relu|tanh|sigmoid|gelu; "
                               "user modules: their constructor's)")
     init: dict = _f({}, "initial values of named scalar parameters, e.g. {w1 = 1.0, b = 0.0}")

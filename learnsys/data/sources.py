@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..datasets import BUNDLED_SETS, load_bundled
 from ..errors import DataError
 from ..userclass import load_user_object
 from .dataset import DataSet, as_dataset, check_finite
@@ -30,9 +31,9 @@ BUILTIN_LECTURE = {
     "lecture-noisy": [2.02, 3.98, 6.01],   # lecture 2's exhaustive-search listing
     "lecture-quadratic": [1.98, 4.12, 5.95],  # lectures 4 and 5
 }
-SKLEARN_SETS = ("diabetes", "iris", "wine", "breast_cancer", "digits")
 SYNTHETIC_SETS = ("synthetic-linear", "synthetic-classes", "synthetic-images")
-BUILTIN_NAMES = (*BUILTIN_LECTURE, *SYNTHETIC_SETS, *SKLEARN_SETS)
+IMAGE_SETS = {"digits-images": "digits"}   # a bundled set served as images (its item shape), e.g. (N, 1, 8, 8)
+BUILTIN_NAMES = (*BUILTIN_LECTURE, *SYNTHETIC_SETS, *BUNDLED_SETS, *IMAGE_SETS)
 SYNTHETIC_ARGS = {"size": 1000, "features": 1, "noise": 0.1, "classes": 3, "seed": 0}
 IMAGE_ARGS = {"channels": 1, "height": 8, "width": 8}   # synthetic-images: (N, C, H, W) with class labels
 
@@ -52,8 +53,8 @@ def load_data(name: str, *, target: list[str] | None = None, data_args: dict | N
         ds = DataSet(x, y, ["x"], ["y"], 0, name)
     elif name in SYNTHETIC_SETS:
         ds = _synthetic(name, data_args or {})
-    elif name in SKLEARN_SETS:
-        ds = _sklearn(name)
+    elif name in BUNDLED_SETS or name in IMAGE_SETS:
+        ds = _bundled(name)
     else:
         path = Path(name)
         suffix = path.suffix.lower()
@@ -196,14 +197,13 @@ def _synthetic(name: str, args: dict) -> DataSet:
     return DataSet(x, labels, names, ["class"], k, name)
 
 
-def _sklearn(name: str) -> DataSet:
-    from sklearn import datasets  # imported here: only these sets need it
-
-    bunch = getattr(datasets, f"load_{name}")()
-    x = torch.from_numpy(np.asarray(bunch.data, dtype=np.float32))
-    names = [str(n) for n in getattr(bunch, "feature_names", [f"x{j}" for j in range(x.shape[1])])]
-    if name == "diabetes":
-        return DataSet(x, torch.from_numpy(np.asarray(bunch.target, dtype=np.float32))[:, None], names, ["target"], 0,
+def _bundled(name: str) -> DataSet:
+    b = load_bundled(IMAGE_SETS.get(name, name))  # the numbers scikit-learn's load_<name>() gives
+    x = torch.from_numpy(b.x.astype(np.float32))                                         # (N, F)
+    if name in IMAGE_SETS:
+        x = x.reshape(x.shape[0], *b.item_shape)                                         # (N, C, H, W)
+    if b.n_classes == 0:
+        return DataSet(x, torch.from_numpy(b.y.astype(np.float32))[:, None], b.feature_names, b.target_names, 0,
                        name)
-    y = torch.from_numpy(np.asarray(bunch.target, dtype=np.int64))                      # (N,) class ids
-    return DataSet(x, y, names, ["class"], int(y.max()) + 1, name)
+    y = torch.from_numpy(b.y)                                                            # (N,) int64 class ids
+    return DataSet(x, y, [] if name in IMAGE_SETS else b.feature_names, b.target_names, b.n_classes, name)

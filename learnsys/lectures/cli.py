@@ -76,6 +76,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from . import search as S
 
+    if args.png:
+        from .figures import require_matplotlib
+        require_matplotlib()
     grid = S.parse_grid(args.grid, box=args.samples > 0)
     model, data, fields = _model_and_data(args, SEARCH_DEFAULTS)
     with _ProgressBar("searching", quiet=args.json) as on_progress:
@@ -152,6 +155,9 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
     if not 3 <= args.resolution <= 501:
         raise LearnsysError(f"--resolution {args.resolution} must be between 3 and 501 grid points per axis.")
+    if args.png:
+        from .figures import require_matplotlib
+        require_matplotlib()
     if args.nice:
         import os
         os.nice(max(0, min(19, args.nice)))

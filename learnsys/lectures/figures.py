@@ -15,7 +15,17 @@ from pathlib import Path
 from ..errors import LearnsysError
 
 
+def require_matplotlib() -> None:
+    """One line naming the install when the `figures` extra is missing; called before any work."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise LearnsysError("--png needs matplotlib, which is not installed: run `pip install 'learnsys[figures]'` "
+                            "(or `pip install matplotlib`), or leave out --png.") from None
+
+
 def _pyplot():
+    require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")

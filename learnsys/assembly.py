@@ -28,7 +28,7 @@ import torch
 from .data import DataSet, LazyData, Standardizer, as_data, load_data, map_tensors, split, tensors_of
 from .data.labels import with_classes
 from .errors import DataError, ModelError
-from .losses import (build_loss, check_loss_fits, criterion, loss_kind, n_outputs_for, prepare_targets,
+from .losses import (CLASSIFIERS, build_loss, check_loss_fits, criterion, loss_kind, n_outputs_for, prepare_targets,
                      resolve_loss_name)
 from .models import apply_init, build_model, count_parameters, scalar_names
 from .origin import ARRAYS, Origin, object_label
@@ -117,7 +117,7 @@ def model_for(spec: RunSpec, n_features: int, n_outputs: int, item_shape: tuple 
 def _loss_choice(spec: RunSpec, loss_obj: Any) -> tuple[str, bool]:
     """(the loss as asked, whether it needs class labels) before the data's classes are known."""
     asked = loss_kind(loss_obj) if loss_obj is not None else spec.loss
-    wants = asked in ("cross-entropy", "bce") or (asked == "auto" and spec.model in ("logistic", "softmax"))
+    wants = asked in CLASSIFIERS or (asked == "auto" and spec.model in ("logistic", "softmax"))
     return asked, wants
 
 

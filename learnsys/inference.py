@@ -23,7 +23,7 @@ import torch
 from .assembly import model_for
 from .data import Standardizer
 from .errors import LearnsysError
-from .losses import prediction
+from .losses import class_ids, prediction
 from .runfolder import RunFolder
 from .steps import call_model
 from .train.checkpoint import Checkpointer
@@ -88,11 +88,14 @@ class Predictor:
     def _output(self, out: Any, proba: bool) -> torch.Tensor:
         out = prediction(out).detach()
         loss = self.meta.get("loss")
+        classes = class_ids(loss)
+        if classes is None:
+            return out                                                             # regression: the outputs
+        if not proba:
+            return classes(out)                                                    # (N,) class ids
         if loss == "cross-entropy":
-            return torch.softmax(out, 1) if proba else out.argmax(1)               # (N, C) or (N,)
-        if loss == "bce":
-            return torch.sigmoid(out) if proba else (out > 0).long().reshape(-1)   # (N, 1) or (N,)
-        return out
+            return torch.softmax(out, 1)                                           # (N, C)
+        return torch.sigmoid(out) if loss == "bce" else out                        # (N, 1): P(class 1)
 
     def predict(self, x: Any, *, proba: bool = False) -> Any:
         """Rows as nested lists give nested lists (the CLI and the dashboard); tensors give tensors."""

@@ -43,10 +43,11 @@ def build_loss(name: str) -> nn.Module:
 
 
 def n_outputs_for(loss_name: str, n_targets: int, n_classes: int) -> int:
-    """How many outputs the model needs: one per class for cross-entropy, else one per target."""
+    """How many outputs the model needs: one per class for cross-entropy, one for binary
+    classes, else one per target."""
     if loss_name == "cross-entropy":
         return n_classes
-    return n_targets
+    return 1 if loss_name in ("bce", "bce-probabilities") else n_targets
 
 
 def prepare_targets(y: torch.Tensor | None, loss_name: str) -> torch.Tensor | None:
@@ -62,14 +63,18 @@ def prepare_targets(y: torch.Tensor | None, loss_name: str) -> torch.Tensor | No
                 raise DataError("cross-entropy needs class ids (0, 1, 2, ...), but a batch holds the label "
                                 f"{y[y != y.round()][0].item()!r}. Use a regression loss, or whole-number labels.")
         return y.reshape(-1).long()                                             # (N,)
-    if loss_name == "bce":
+    if loss_name in ("bce", "bce-probabilities"):
         return y.reshape(y.shape[0], -1).to(torch.float32)                      # (N, 1)
     if not y.is_floating_point():
         return y if loss_name == "custom" else y.reshape(y.shape[0], -1).to(torch.float32)
     return y[:, None] if y.ndim == 1 else y
 
 
-LOSS_KINDS = {nn.CrossEntropyLoss: "cross-entropy", nn.BCEWithLogitsLoss: "bce", nn.MSELoss: "mse", nn.L1Loss: "mae"}
+# What a loss object's class says about its input and targets. 'bce-probabilities' is nn.BCELoss on a
+# model that ends in a sigmoid (lectures 6-8): binary targets as floats, the output a probability.
+LOSS_KINDS = {nn.CrossEntropyLoss: "cross-entropy", nn.BCEWithLogitsLoss: "bce", nn.BCELoss: "bce-probabilities",
+              nn.MSELoss: "mse", nn.L1Loss: "mae"}
+CLASSIFIERS = ("cross-entropy", "bce", "bce-probabilities")
 
 
 def loss_kind(loss: object) -> str:
@@ -107,10 +112,20 @@ def criterion(loss_fn, sample_output):
     return lambda out, y: loss_fn(prediction(out), y)
 
 
+def class_ids(loss_name: str):
+    """The classes a classifier's output predicts, (N,) int64: the arg-max for cross-entropy, a
+    logit > 0 for bce, a probability > 0.5 for bce-probabilities; None for regression."""
+    if loss_name == "cross-entropy":
+        return lambda out: prediction(out).argmax(1)                               # (N, C) -> (N,)
+    if loss_name in ("bce", "bce-probabilities"):
+        threshold = 0.0 if loss_name == "bce" else 0.5
+        return lambda out: (prediction(out).reshape(-1) > threshold).long()         # (N, 1) -> (N,)
+    return None
+
+
 def accuracy_fn(loss_name: str):
     """Accuracy of a batch from the model's output, for classifiers; None for regression."""
-    if loss_name == "cross-entropy":
-        return lambda out, y: (prediction(out).argmax(1) == y).float().mean()     # (N, C) vs (N,)
-    if loss_name == "bce":
-        return lambda out, y: ((prediction(out) > 0).float() == y).float().mean()  # (N, 1) vs (N, 1)
-    return None
+    classes = class_ids(loss_name)
+    if classes is None:
+        return None
+    return lambda out, y: (classes(out) == y.reshape(-1)).float().mean()

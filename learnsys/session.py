@@ -29,7 +29,7 @@ from .sinks.logfile import LogFileSink
 from .sinks.store import StoreSink
 from .sinks.tensorboard import TensorBoardSink
 from .spec import RunSpec
-from .losses import accuracy_fn
+from .losses import accuracy_fn, class_ids
 from .train.build import Built
 from .train.callbacks import Callback
 from .train.checkpoint import TEST_PAUSE_ENV, Checkpointer
@@ -80,7 +80,7 @@ def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: b
                                                                 os.environ.get(TEST_PAUSE_ENV)),
                       param_names=built.param_names, accuracy_fn=accuracy_fn(built.loss_name),
                       checkpoint_at_start=checkpoint_at_start, step_fn=built.step_fn, layout=built.layout,
-                      n_classes=built.data.n_classes)
+                      n_classes=built.data.n_classes, class_ids=class_ids(built.loss_name))
     if state is not None:
         trainer.load_state_dict(state)
         if new_lr is not None:

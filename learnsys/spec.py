@@ -101,7 +101,9 @@ class RunSpec:
     steps: int = _f(0, "optimiser steps to take, >= 1; 0 means use epochs")
     batch_size: Any = _f("full", "full (gradient descent), 1 (SGD) or B >= 1 (mini-batch); "
                                  "larger than the data set means full")
-    shuffle: bool = _f(True, "draw a new seeded permutation of the train rows each epoch (mini-batch and SGD)")
+    shuffle: Any = _f(True, "true: a new permutation of the train rows each epoch, a function of (seed, epoch) "
+                            "(mini-batch and SGD); false: the data's order; torch: the order DataLoader(shuffle=True) "
+                            "draws from torch's generator, as a plain PyTorch loop has it")
     eval_every: int = _f(0, "evaluate on the dev set every N steps, >= 0 (0: at the end of each epoch)")
     seed: int = _f(0, "torch.manual_seed(seed) right before the model is built; also seeds the data order")
     device: str = _f("auto", "auto (cuda when available), cpu or cuda")
@@ -217,8 +219,10 @@ class RunSpec:
                 p.append(f"target = {self.target!r} must list column names as strings")
         for name in ("data_args", "model_args", "init", "optimizer_args", "scheduler_args"):
             typed(name, dict, "a table of key = value")
-        for name in ("standardize", "shuffle", "async_checkpoint", "pin_memory"):
+        for name in ("standardize", "async_checkpoint", "pin_memory"):
             typed(name, bool, "true or false")
+        if self.shuffle != "torch":
+            typed("shuffle", bool, "true, false or torch")
         if isinstance(self.lr, int) and not isinstance(self.lr, bool):
             self.lr = float(self.lr)
         if self.lr != "auto" and typed("lr", float, "a number or auto") and not (math.isfinite(self.lr)

@@ -28,34 +28,37 @@ import torch
 
 from .dataset import map_tensors
 from .lazy import LazyData, item, split_item
-from .order import epoch_order
+from .order import epoch_permutation
 
 
 class MemoryFeed:
-    def __init__(self, x: Any, y: torch.Tensor | None, *, batch_size: int, shuffle: bool, seed: int):
+    def __init__(self, x: Any, y: torch.Tensor | None, *, batch_size: int, shuffle: bool | str, seed: int):
         self.x, self.y = x, y                      # (N, ...) on the device; y (N, T), (N,) or None
         self.n_rows = x.shape[0] if isinstance(x, torch.Tensor) else \
             next(iter(x.values() if isinstance(x, dict) else x)).shape[0]
         self.batch_size = batch_size
         self.batches_per_epoch = math.ceil(self.n_rows / batch_size)
-        self.permute = shuffle and self.batches_per_epoch > 1
+        # --shuffle torch permutes a single batch too, as DataLoader(shuffle=True) does
+        self.permute = shuffle == "torch" or (shuffle and self.batches_per_epoch > 1)
         self.seed = seed
+        self.torch_seed: int | None = None         # --shuffle torch: this epoch's seed, set by the loop
         self._tensor = isinstance(x, torch.Tensor)
-        self._order, self._order_epoch = None, -1
+        self._order, self._order_key = None, None
 
     def _take(self, index) -> tuple[Any, torch.Tensor | None]:
         xb = self.x[index] if self._tensor else map_tensors(self.x, lambda t: t[index])
         return xb, None if self.y is None else self.y[index]
 
     def batch(self, epoch: int, i: int) -> tuple[Any, torch.Tensor | None]:
-        if self.batches_per_epoch == 1:
-            return self.x, self.y                                            # all rows, in order
-        B = self.batch_size
         if not self.permute:
-            return self._take(slice(i * B, (i + 1) * B))
-        if self._order_epoch != epoch:
-            device = self.x.device if self._tensor else None
-            self._order, self._order_epoch = epoch_order(self.n_rows, self.seed, epoch, device or "cpu"), epoch
+            if self.batches_per_epoch == 1:
+                return self.x, self.y                                        # all rows, in order
+            return self._take(slice(i * self.batch_size, (i + 1) * self.batch_size))
+        if self._order_key != (epoch, self.torch_seed):
+            device = self.x.device if self._tensor else "cpu"
+            self._order = epoch_permutation(self.n_rows, self.seed, epoch, self.torch_seed, device)
+            self._order_key = (epoch, self.torch_seed)
+        B = self.batch_size
         return self._take(self._order[i * B:(i + 1) * B])                   # (B, ...)
 
     def batches(self) -> Iterator[tuple[Any, torch.Tensor | None]]:
@@ -76,17 +79,19 @@ class BatchIndices(list):
 class EpochBatches(torch.utils.data.Sampler):
     """The DataLoader path's batch sampler: the batches of `epoch`'s order from batch `start`."""
 
-    def __init__(self, indices: torch.Tensor, batch_size: int, shuffle: bool, seed: int):
+    def __init__(self, indices: torch.Tensor, batch_size: int, shuffle: bool | str, seed: int):
         self.indices, self.batch_size, self.shuffle, self.seed = indices, batch_size, shuffle, seed
         self.per_epoch = math.ceil(len(indices) / batch_size)
         self.epoch, self.start = 0, 0
+        self.torch_seed: int | None = None
 
     def __len__(self) -> int:
         return self.per_epoch - self.start
 
     def __iter__(self) -> Iterator[BatchIndices]:
         n, B = len(self.indices), self.batch_size
-        order = epoch_order(n, self.seed, self.epoch) if self.shuffle and self.per_epoch > 1 else torch.arange(n)
+        permute = self.shuffle == "torch" or (self.shuffle and self.per_epoch > 1)
+        order = epoch_permutation(n, self.seed, self.epoch, self.torch_seed) if permute else torch.arange(n)
         rows = self.indices[order].tolist()
         for b in range(self.start, self.per_epoch):
             yield BatchIndices(rows[b * B:(b + 1) * B], self.epoch, b)
@@ -155,6 +160,14 @@ class LoaderFeed:
             target = target.to(self.device, non_blocking=self.non_blocking)
             target = self.target_fn(target) if self.target_fn is not None else target
         return inputs, target
+
+    @property
+    def torch_seed(self) -> int | None:
+        return self.sampler.torch_seed
+
+    @torch_seed.setter
+    def torch_seed(self, value: int | None) -> None:
+        self.sampler.torch_seed = value
 
     def batch(self, epoch: int, i: int) -> tuple[Any, Any]:
         if self._it is None or self._next != (epoch, i):  # a new epoch, or a resume in the middle of one

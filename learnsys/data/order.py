@@ -6,6 +6,10 @@ the DataLoader paths see the same rows in the same order.
 
     train_idx, dev_idx = split_indices(n_rows, dev=0.2, seed=0)
     order = epoch_order(n_rows, seed, epoch)      # (N,) a permutation of 0..N-1
+
+`--shuffle torch` takes instead the order a plain `DataLoader(shuffle=True)` loop draws from
+torch's global generator at each epoch's start; the drawn seed is kept in the train state, so
+a resume in the middle of an epoch is exact there too.
 """
 
 from __future__ import annotations
@@ -32,3 +36,21 @@ def epoch_order(n_rows: int, seed: int, epoch: int, device: torch.device | str =
     mid-epoch is an index into it, never a replay of batches."""
     g = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % (2**63))
     return torch.randperm(n_rows, generator=g).to(device)
+
+
+def epoch_permutation(n_rows: int, seed: int, epoch: int, torch_seed: int | None = None,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+    """The epoch's row order: learnsys's (a function of (seed, epoch)), or with `torch_seed` the
+    one `DataLoader(shuffle=True)` draws (`--shuffle torch`)."""
+    if torch_seed is None:
+        return epoch_order(n_rows, seed, epoch, device)
+    return torch.randperm(n_rows, generator=torch.Generator().manual_seed(torch_seed)).to(device)
+
+
+def draw_torch_order_seed() -> int:
+    """What a plain loop's `for batch in DataLoader(ds, shuffle=True)` draws from torch's global
+    generator at each epoch's start: the iterator's worker base seed, then RandomSampler's seed
+    for the epoch's permutation. `--shuffle torch` draws the same two, so its order (and every
+    draw after it) is the plain loop's."""
+    torch.empty((), dtype=torch.int64).random_()                            # the iterator's base seed
+    return int(torch.empty((), dtype=torch.int64).random_().item())        # RandomSampler's seed

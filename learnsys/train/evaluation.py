@@ -2,8 +2,8 @@
 image data, a few dev samples with their true and predicted labels (lecture 9's inference,
 seen on the dashboard).
 
-    confusion = add_confusion(None, logits, labels, n_classes)   # (C, C) counts, rows = true class
-    samples = image_samples(images, logits, labels)               # {"shape", "images", "true", "pred"} or None
+    confusion = add_confusion(None, predicted, labels, n_classes)   # (C, C) counts, rows = true class
+    samples = image_samples(images, predicted, labels)               # {"shape", "images", "true", "pred"} or None
 """
 
 from __future__ import annotations
@@ -12,31 +12,25 @@ from typing import Any
 
 import torch
 
-from ..losses import prediction
 
 MAX_CONFUSION_CLASSES = 50      # a larger matrix is not something to look at
 SAMPLES = 16                    # dev images shown with their predictions
 MAX_SAMPLE_SIDE = 64            # larger images are not sent
 
 
-def _predicted(out: Any, y: torch.Tensor) -> torch.Tensor:
-    logits = prediction(out)
-    if logits.ndim == 2 and logits.shape[1] > 1:
-        return logits.argmax(1)                                            # (N,)
-    return (logits.reshape(-1) > 0).long()                                 # bce: one logit per row
-
-
-def add_confusion(confusion: torch.Tensor | None, out: Any, y: torch.Tensor, n_classes: int) -> torch.Tensor | None:
-    """`confusion` (C, C) plus this batch's counts: entry [t, p] counts rows of true class t predicted as p."""
+def add_confusion(confusion: torch.Tensor | None, predicted: torch.Tensor, y: torch.Tensor,
+                  n_classes: int) -> torch.Tensor | None:
+    """`confusion` (C, C) plus this batch's counts: entry [t, p] counts rows of true class t
+    predicted as p (`predicted`: the batch's class ids, (N,))."""
     c = max(n_classes, 2)
     if c > MAX_CONFUSION_CLASSES:
         return None
     true = y.reshape(-1).long().cpu()
-    counts = torch.bincount(true * c + _predicted(out, y).cpu(), minlength=c * c).reshape(c, c)
+    counts = torch.bincount(true * c + predicted.cpu(), minlength=c * c).reshape(c, c)
     return counts if confusion is None else confusion + counts
 
 
-def image_samples(x: Any, out: Any, y: torch.Tensor) -> dict | None:
+def image_samples(x: Any, predicted: torch.Tensor, y: torch.Tensor) -> dict | None:
     """The first dev images (C in 1 or 3, sides up to 64) with true and predicted labels, as lists."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] not in (1, 3) or \
             max(x.shape[2:]) > MAX_SAMPLE_SIDE:
@@ -44,4 +38,4 @@ def image_samples(x: Any, out: Any, y: torch.Tensor) -> dict | None:
     k = min(SAMPLES, x.shape[0])
     images = x[:k].detach().float().cpu()
     return {"shape": list(images.shape[1:]), "images": images.reshape(k, -1).tolist(),
-            "true": y[:k].reshape(-1).tolist(), "pred": _predicted(out, y)[:k].tolist()}
+            "true": y[:k].reshape(-1).tolist(), "pred": predicted[:k].tolist()}

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..data import MemoryFeed
+from ..data import MemoryFeed, draw_torch_order_seed
 from ..data.dataset import Layout
 from ..spec import RunSpec
 from ..steps import call_model, join_batch
@@ -53,7 +53,7 @@ class Trainer:
                  callbacks: list[Callback] = (), checkpointer: Checkpointer | None = None,
                  param_names: list[str] = (), accuracy_fn: Callable | None = None,
                  checkpoint_at_start: bool = False, step_fn: Callable | None = None, layout: Layout | None = None,
-                 n_classes: int = 0):
+                 n_classes: int = 0, class_ids: Callable | None = None):
         self.model, self.optimizer, self.scheduler, self.loss_fn = model, optimizer, scheduler, loss_fn
         self.step_fn, self.layout = step_fn, layout or Layout("pair")
         self.spec = spec
@@ -67,7 +67,7 @@ class Trainer:
                                                                                   shuffle=False, seed=spec.seed)
         self.callbacks = CallbackList(list(callbacks))
         self.checkpointer = checkpointer
-        self.accuracy_fn, self.n_classes = accuracy_fn, n_classes
+        self.accuracy_fn, self.n_classes, self.class_ids = accuracy_fn, n_classes, class_ids
         on_cpu = next((q.device.type for q in model.parameters()), "cpu") == "cpu"
         self.guard = DivergenceGuard(spec.guard, every=1 if on_cpu else 50)  # the CPU reads each loss anyway
         self.early_stop = EarlyStopping.for_run(spec.early_stop, has_dev=self.dev is not None,
@@ -125,6 +125,8 @@ class Trainer:
         clip = spec.clip_grad_norm or None
         params = [q for q in model.parameters() if q.requires_grad] if clip else []
         early_on_train = self.early_stop is not None and not self.early_stop.on_dev
+        torch_order = spec.shuffle == "torch"  # DataLoader(shuffle=True)'s order, drawn at each epoch start
+        feed.torch_seed = p.order_seed if torch_order else None
         per_step_hook = self.callbacks.handles("on_step")
         pace_start, pace_step0 = time.perf_counter(), p.step
         self._last_checkpoint = time.monotonic()  # the start (or the checkpoint resumed from) counts as one
@@ -139,6 +141,8 @@ class Trainer:
         model.train()
         while p.step < self.total_steps:
             # -- pick the batch: all rows in order, a slice, or a slice of this epoch's permutation
+            if torch_order and p.batch == 0:
+                p.order_seed = feed.torch_seed = draw_torch_order_seed()
             xb, yb = feed.batch(p.epoch, p.batch)                     # (B, ...), (B, T) / (B,) / None
 
             # -- one step of lecture 5: forward, loss, zero_grad, backward, step
@@ -255,13 +259,14 @@ class Trainer:
                 loss = self.loss_fn(y_pred, yb)
             n = len(yb) if yb is not None else 1
             total, rows = total + float(loss) * n, rows + n
-            if self.accuracy_fn is not None and y_pred is not None:
-                correct += float(self.accuracy_fn(y_pred, yb)) * n
-                confusion = add_confusion(confusion, y_pred, yb, self.n_classes)
-                samples = samples or image_samples(xb, y_pred, yb)
+            if self.class_ids is not None and y_pred is not None:
+                predicted = self.class_ids(y_pred)                              # (B,)
+                correct += float((predicted == yb.reshape(-1)).sum())
+                confusion = add_confusion(confusion, predicted, yb, self.n_classes)
+                samples = samples or image_samples(xb, predicted, yb)
         self.model.train()
         out = {"dev/loss": total / rows}
-        if self.accuracy_fn is not None and self.step_fn is None:
+        if self.class_ids is not None and self.step_fn is None:
             out["dev/accuracy"] = correct / rows
         self.progress.last_dev_loss = out["dev/loss"]
         if self.early_stop is not None and self.early_stop.on_dev and self.early_stop.metric in out:

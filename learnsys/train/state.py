@@ -29,6 +29,7 @@ class Progress:
     epoch_loss_sum: float = 0.0  # sum of this epoch's per-step losses flushed so far
     epoch_loss_count: int = 0
     last_dev_loss: float | None = None  # what ReduceLROnPlateau steps on between evaluations
+    order_seed: int | None = None       # --shuffle torch: the seed of this epoch's order
 
     def state_dict(self) -> dict:
         return asdict(self)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import signal
 import sys
 import threading
@@ -35,7 +34,7 @@ from .spec import RunSpec
 from .store import RunStore
 from .train.build import Built, build
 from .train.callbacks import Callback
-from .train.checkpoint import TEST_PAUSE_ENV, Checkpointer
+from .train.checkpoint import Checkpointer
 from .train.loop import FitResult, Trainer
 from .train.state import environment
 
@@ -316,8 +315,7 @@ def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool
         sinks.append(LiveLandscape(folder.store_path, folder.run_id))
     trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
                       train=built.train, dev=built.dev, spec=spec, callbacks=[*sinks, *callbacks],
-                      checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,
-                                                                os.environ.get(TEST_PAUSE_ENV)),
+                      checkpointer=Checkpointer(folder.checkpoints, spec.keep_checkpoints),
                       param_names=built.param_names,
                       accuracy_fn=None if built.dev is None else _accuracy(built.loss_name),
                       checkpoint_at_start=spec.model.startswith("<"))

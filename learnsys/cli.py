@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, cli_lectures
-from .errors import LearnsysError
+from .errors import CheckpointError, LearnsysError
 from .train.callbacks import CallbackError
 from .spec import RunSpec, parse_pairs, parse_value
 
@@ -277,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.verb](args)
+    except CheckpointError as e:  # a runtime failure (a full disk), not a usage error
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return 1
     except LearnsysError as e:
         print(f"error: {e.args[0]}", file=sys.stderr)
         return EXIT_USAGE

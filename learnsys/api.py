@@ -75,8 +75,8 @@ class Run:
     def record(self) -> dict:
         return self._store().run(self.run_id)
 
-    def predictor(self):
-        return load_predictor(self.folder, model=self._model)
+    def predictor(self, checkpoint: str | int = "last"):
+        return load_predictor(self.folder, model=self._model, checkpoint=checkpoint)
 
     def predict(self, x: Any) -> torch.Tensor:
         """Predictions for rows of raw features (tensor, array or nested lists), as a tensor (N, O)."""

@@ -2,7 +2,8 @@
 
     learnsys train [--config run.toml] [--model poly:2 --lr 0.05 ...]   # no arguments: lecture 5
     learnsys resume RUN [--epochs 2000]
-    learnsys predict RUN --x 4 5 [--json]
+    learnsys predict RUN --x 4 5 [--json] [--checkpoint best|last|STEP]
+    learnsys export RUN --format safetensors|torchscript|onnx|state-dict     # cli_export.py
     learnsys runs [--json] | show RUN [--json] | metrics RUN --csv
     learnsys ui [--port P]
     learnsys search | landscape | graph | gradcheck        # the lecture views: cli_lectures.py
@@ -18,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__, cli_lectures
+from . import __version__, cli_export, cli_lectures
 from .errors import CheckpointError, LearnsysError
 from .train.callbacks import CallbackError
 from .spec import RunSpec, parse_pairs, parse_value
@@ -105,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--x", nargs="+", type=float, help="input values (one feature: one value per row)")
     src.add_argument("--input", help="CSV file with the feature columns of the run's data (header row)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--checkpoint", default="last", metavar="best|last|STEP",
+                   help="which checkpoint's weights (default: last, the newest good one)")
 
     p = sub.add_parser("runs", help="list the runs in the store")
     _add_common(p)
@@ -127,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="access token (generated when --host is not loopback)")
 
     cli_lectures.add_parsers(sub, _add_common)
+    cli_export.add_parser(sub, _add_common)
     return parser
 
 
@@ -196,7 +200,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         rows = run.rows_from_values(args.x)
     else:
         rows = run.rows_from_csv(args.input)
-    preds = run.predictor().predict(rows)
+    preds = run.predictor(checkpoint=args.checkpoint).predict(rows)
     if args.json:
         print(json.dumps({"run": run.run_id, "inputs": rows, "predictions": preds}))
     else:
@@ -264,6 +268,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs,
             "show": cmd_show, "metrics": cmd_metrics, "ui": cmd_ui}
 COMMANDS.update(cli_lectures.COMMANDS)
+COMMANDS["export"] = cli_export.cmd_export
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from .data import Standardizer
 from .errors import LearnsysError
 from .models import build_model
 from .runfolder import RunFolder
-from .train.checkpoint import Checkpointer
+from .train.checkpoint import Checkpointer, parse_selector
 
 
 class Predictor:
@@ -58,11 +58,16 @@ class Predictor:
         return out.tolist()
 
 
-def load_predictor(run_folder: str | Path, model: torch.nn.Module | None = None) -> Predictor:
-    """The run's model with the weights of its newest good checkpoint."""
+def load_predictor(run_folder: str | Path, model: torch.nn.Module | None = None,
+                   checkpoint: str | int = "last") -> Predictor:
+    """The run's model with the weights of its newest good checkpoint, or of the one `checkpoint`
+    names ("best", "last" or a step number)."""
     folder = RunFolder(Path(run_folder)) if not isinstance(run_folder, RunFolder) else run_folder
     spec, meta = folder.spec(), folder.meta()
-    found, warnings = Checkpointer(folder.checkpoints).latest()
+    if parse_selector(checkpoint) != "last":
+        found, warnings = Checkpointer(folder.checkpoints).select(checkpoint)
+    else:
+        found, warnings = Checkpointer(folder.checkpoints).latest()
     if found is None:
         detail = f" ({warnings[-1]})" if warnings else ""
         raise LearnsysError(f"This run has no trained model yet{detail}. Run `learnsys train` (or `learnsys resume "

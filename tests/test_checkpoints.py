@@ -280,6 +280,28 @@ def test_the_best_checkpoint_is_kept_beside_the_last_k_and_replaced_by_a_better_
     assert ckpt.select("best")[0].step == 45 and ckpt.select(45)[0].path.name == "best-00000045.pt"
 
 
+def test_an_async_best_of_the_step_being_written_is_linked_after_it_without_waiting(tmp_path):
+    import threading
+
+    ckpt = Checkpointer(tmp_path, keep=2)
+    release = threading.Event()
+    ckpt.before_rename = lambda _tmp: release.wait(30)  # the background write of step 10 is held here
+    ckpt.save_async(10, state_of(10))
+    ckpt.save_best(10, state_of(10), "dev/loss", 0.5, background=True)  # returns while step 10 is held
+    assert not (tmp_path / "step-00000010.pt").exists() and not (tmp_path / "best-00000010.pt").exists()
+    release.set()
+    ckpt.wait()
+    assert os.stat(tmp_path / "best-00000010.pt").st_ino == os.stat(tmp_path / "step-00000010.pt").st_ino
+    assert_bitwise(ckpt.select("best")[0].state, state_of(10))
+    ckpt.before_rename = lambda _tmp: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+    ckpt.save_async(20, state_of(20))
+    ckpt.save_best(20, state_of(20), "dev/loss", 0.4, background=True)
+    with pytest.raises(CheckpointError, match="step-00000020.pt: No space left on device"):
+        ckpt.wait()
+    ckpt.wait()  # the error is raised once; the best of step 20 was never made
+    assert names(tmp_path) == [*files_of(10, kind="best"), MANIFEST, *files_of(10)]
+
+
 def test_a_regular_write_before_the_best_step_removes_the_stale_best(tmp_path):
     """After a resume from step 30 the best of step 35 (written by the dead process) is in the
     resumed run's future: the next write drops it (the run writes it again when it gets there)."""

@@ -103,7 +103,8 @@ class Checkpointer:
         self._pruning: threading.Thread | None = None  # deletes superseded files off the loop's path
         self._error: BaseException | None = None
         self._host: dict | None = None  # the last async host copy, reused by the next one
-        self._written: Path | None = None  # the last file this checkpointer wrote (save_best links to it)
+        self._written: Path | None = None  # the last regular file written in full (save_best links to it)
+        self._started: Path | None = None  # the last regular file whose write has begun
 
     def path_for(self, step: int, kind: str = "step") -> Path:
         return self.folder / f"{kind}-{step:08d}.pt"
@@ -113,17 +114,29 @@ class Checkpointer:
     def save(self, step: int, state: dict) -> Path:
         """Write the checkpoint for `step` now; when this returns it is durable."""
         self.wait()
+        self._started = self.path_for(step)
         return self._write(step, state, None)
 
     def save_best(self, step: int, state: dict, metric: str, value: float, background: bool = False) -> Path:
         """Make the state at `step` the run's best checkpoint (`best-<step>.pt`, beside the last k
         and never pruned by them); the previous best goes. If `step` is the checkpoint just
-        written, the file is linked, not written again."""
+        written (or being written in the background), the file is linked, not written again.
+        `background` writes it as `save_async` does."""
         best = {"best": {"metric": metric, "value": float(value)}}
-        self.wait()
-        if background and self._written != self.path_for(step):  # a link is cheap: no need for a thread
-            return self._in_background(step, state, best)
-        return self._write(step, state, best)
+        if not background:
+            self.wait()
+            return self._write(step, state, best)
+        if self._started == self.path_for(step) and self._pending is not None:
+            # that step's write is in flight: link once it is done, without making the caller wait
+            previous, host_state = self._pending, self._host
+
+            def after_it() -> None:
+                previous.join()
+                if self._error is None:
+                    self._write(step, host_state, best)
+
+            return self._start(after_it, self.path_for(step, "best"))
+        return self._in_background(step, state, best)
 
     def save_async(self, step: int, state: dict) -> Path:
         """Copy `state` to host memory now, write it on a background thread; returns the path it
@@ -134,16 +147,20 @@ class Checkpointer:
     def _in_background(self, step: int, state: dict, best: dict | None) -> Path:
         self.wait()
         host_state = self._host = to_host(state, self._host)  # all the caller waits for (and a previous write)
+        if best is None:
+            self._started = self.path_for(step)
+        return self._start(lambda: self._write(step, host_state, best), self.path_for(step, "best" if best else "step"))
 
+    def _start(self, write: Callable[[], object], path: Path) -> Path:
         def work() -> None:
             try:
-                self._write(step, host_state, best)
+                write()
             except BaseException as e:  # kept and raised on the caller's thread
                 self._error = e
 
         self._pending = threading.Thread(target=work, name="learnsys-checkpoint", daemon=True)
         self._pending.start()
-        return self.path_for(step, "best" if best else "step")
+        return path
 
     def wait(self) -> None:
         """Block until a background write has finished; raise its error, if any."""
@@ -193,6 +210,8 @@ class Checkpointer:
         other best goes. Sidecars without their file and temp files of killed writes go too."""
         if self.before_manifest is not None:
             self.before_manifest(path)
+        if self._pruning is not None and self._pruning is not threading.current_thread():
+            self._pruning.join()  # the previous write's deletions (a chained best write comes right after one)
         own_temps = {cf.temp_path(path).name, cf.temp_path(sidecar_path(path)).name}
         obsolete = []
         for p in self.folder.iterdir():

@@ -33,7 +33,6 @@ a full disk.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import json
@@ -307,7 +306,3 @@ def _legacy_payload(data: bytes) -> memoryview:
     payload = memoryview(data)[LEGACY_HEADER_LEN:]
     _verify(payload, f"sha256:{expected}")
     return payload
-
-
-def full_disk_error(e: OSError) -> bool:
-    return e.errno in (errno.ENOSPC, errno.EDQUOT)

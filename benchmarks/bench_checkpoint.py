@@ -13,7 +13,7 @@ so the state is parameters + exp_avg + exp_avg_sq: 120 MB of float32 tensors.
    - learnsys:     Checkpointer.save as shipped: torch.save streamed into a temp file while the
                    checksum is computed, sidecar, fsyncs, renames, folder fsync, manifest, keep-k;
    - the options:  the same Checkpointer.save with one choice changed: the checksum (sha256,
-                   the fallback without xxhash; crc32c from the crc32c package), hashing in line
+                   the fallback without xxhash; crc32c from the crc32c package, a row only where it is installed), hashing in line
                    instead of on a helper thread, no writeback; and "writev": torch.save's
                    buffers gathered first (it hands over views of the tensors, no copy), then
                    one os.writev per 1024 of them, hashed after;

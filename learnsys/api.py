@@ -67,12 +67,13 @@ class Run:
     def record(self) -> dict:
         return self._store().run(self.run_id)
 
-    def predictor(self):
-        """The run's model with its newest good weights; loaded once, again only when a newer
-        checkpoint appears (a resume went on)."""
-        newest = Checkpointer(self.folder.checkpoints).candidates()[0][:1]
+    def predictor(self, checkpoint: str | int = "last"):
+        """The run's model with its newest good weights (or those of `checkpoint`: best, last or a
+        step); loaded once, again only when a newer checkpoint appears (a resume went on)."""
+        newest = (checkpoint, Checkpointer(self.folder.checkpoints).candidates()[0][:1])
         if self._predictor is None or self._predictor_of != newest:
-            self._predictor, self._predictor_of = load_predictor(self.folder, model=self._model), newest
+            self._predictor = load_predictor(self.folder, model=self._model, checkpoint=checkpoint)
+            self._predictor_of = newest
         return self._predictor
 
     def predict(self, x: Any, *, proba: bool = False) -> torch.Tensor:

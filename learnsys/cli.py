@@ -2,7 +2,8 @@
 
     learnsys train [--config run.toml] [--model poly:2 --lr 0.05 ...]   # no arguments: lecture 5
     learnsys resume RUN [--epochs 2000]
-    learnsys predict RUN --x 4 5 [--json]
+    learnsys predict RUN --x 4 5 [--json] [--checkpoint best|last|STEP]
+    learnsys export RUN --format safetensors|torchscript|onnx|state-dict     # cli_export.py
     learnsys runs [--json] | show RUN [--json] | metrics RUN --csv
     learnsys ui [--port P]
     learnsys search | landscape | graph | gradcheck        # the lecture views: lectures/cli.py
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_lr_find
+from . import __version__, cli_export, cli_lr_find
 from .errors import EXIT_USAGE, LearnsysError
 from .json_floats import finite_json
 from .lectures import cli as lecture_cli
@@ -70,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "file holding an array x shaped like the training inputs (N, ...)")
     p.add_argument("--proba", action="store_true", help="classifiers: class probabilities instead of class ids")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--checkpoint", default="last", metavar="best|last|STEP",
+                   help="which checkpoint's weights (default: last, the newest good one)")
 
     p = sub.add_parser("runs", help="list the runs in the store")
     _add_common(p)
@@ -93,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lecture_cli.add_parsers(sub, _add_common)
     cli_lr_find.add_parser(sub, _add_common)
+    cli_export.add_parser(sub, _add_common)
     return parser
 
 
@@ -204,7 +208,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from . import api
 
     run = api.load_run(args.run, runs_dir=args.runs_dir)
-    predictor = run.predictor()
+    predictor = run.predictor(checkpoint=args.checkpoint)
     meta = predictor.meta
     if args.x is not None:
         inputs = rows_from_values(args.x, meta["n_features"])
@@ -293,6 +297,7 @@ COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "r
             "show": cmd_show, "metrics": cmd_metrics, "ui": cmd_ui}
 COMMANDS.update(lecture_cli.COMMANDS)
 COMMANDS["lr-find"] = cli_lr_find.cmd_lr_find
+COMMANDS["export"] = cli_export.cmd_export
 
 
 class _WarningLines(logging.Handler):

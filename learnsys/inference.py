@@ -26,7 +26,7 @@ from .errors import LearnsysError
 from .losses import class_ids, prediction
 from .runfolder import RunFolder
 from .steps import call_model
-from .train.checkpoint import Checkpointer
+from .train.checkpoint import Checkpointer, parse_selector
 
 CHUNK_ROWS = 65_536   # predictions are made in chunks of this many rows (bounded memory)
 
@@ -105,12 +105,16 @@ class Predictor:
         return self.predict_tensor(x, proba=proba)
 
 
-def load_weights(folder: RunFolder):
-    """The newest good checkpoint of a run (`LoadedCheckpoint`), or one line saying there is none."""
+def load_weights(folder: RunFolder, checkpoint: str | int = "last"):
+    """The newest good checkpoint of a run (`LoadedCheckpoint`), or the one `checkpoint` names
+    ("best", "last" or a step number); one line when there is none."""
     if folder.kind() != "train":
         raise LearnsysError(f"Run {folder.run_id} is a {folder.kind()} run, not a trained model; "
                             "predictions and the lecture views of a run need a run made by `learnsys train`.")
-    found, warnings = Checkpointer(folder.checkpoints).latest()
+    if parse_selector(checkpoint) != "last":
+        found, warnings = Checkpointer(folder.checkpoints).select(checkpoint)
+    else:
+        found, warnings = Checkpointer(folder.checkpoints).latest()
     if found is None:
         detail = f" ({warnings[-1]})" if warnings else ""
         raise LearnsysError(f"This run has no trained model yet{detail}. Run `learnsys train` (or `learnsys resume "
@@ -118,10 +122,12 @@ def load_weights(folder: RunFolder):
     return found
 
 
-def load_predictor(run_folder: str | Path | RunFolder, model: torch.nn.Module | None = None) -> Predictor:
-    """The run's model with the weights of its newest good checkpoint."""
+def load_predictor(run_folder: str | Path | RunFolder, model: torch.nn.Module | None = None,
+                   checkpoint: str | int = "last") -> Predictor:
+    """The run's model with the weights of its newest good checkpoint, or of the one `checkpoint`
+    names ("best", "last" or a step number)."""
     folder = run_folder if isinstance(run_folder, RunFolder) else RunFolder(Path(run_folder))
-    found = load_weights(folder)
+    found = load_weights(folder, checkpoint)
     meta = folder.meta()
     spec = folder.rebuild_spec(given=["model"] if model is not None else [], needs=["model"],
                                hint="pass the same module to learnsys.load_run(..., model=module) to use it")

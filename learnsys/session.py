@@ -11,7 +11,6 @@ graceful stop, and a failure is told to the sinks so the run never stays 'runnin
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
 import traceback
@@ -32,7 +31,7 @@ from .spec import RunSpec
 from .losses import accuracy_fn, class_ids
 from .train.build import Built
 from .train.callbacks import Callback
-from .train.checkpoint import TEST_PAUSE_ENV, Checkpointer
+from .train.checkpoint import Checkpointer
 from .train.loop import FitResult, Trainer
 
 
@@ -76,8 +75,7 @@ def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: b
         sinks.append(LiveLandscape(folder.store_path, folder.run_id))
     trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
                       train=built.train_feed, dev=built.dev_feed, spec=spec, callbacks=[*sinks, *callbacks],
-                      checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,
-                                                                os.environ.get(TEST_PAUSE_ENV)),
+                      checkpointer=Checkpointer(folder.checkpoints, spec.keep_checkpoints),
                       param_names=built.param_names, accuracy_fn=accuracy_fn(built.loss_name),
                       checkpoint_at_start=checkpoint_at_start, step_fn=built.step_fn, layout=built.layout,
                       n_classes=built.data.n_classes, class_ids=class_ids(built.loss_name))

@@ -25,6 +25,7 @@ from .errors import SpecError
 
 GUARD_MODES = ("rollback", "warn", "off")
 FEEDS = ("auto", "memory", "loader")
+KEEP_BEST = ("dev/loss", "dev/accuracy", "train/loss")
 MAX_CLASSES = 1_000_000
 # Every integer field's range: a value outside it is one error at parse time, never a failure
 # deep in the run (numpy seeds take 32 bits; SQLite integers 63).
@@ -111,6 +112,8 @@ class RunSpec:
                                     "the norm before clipping is recorded as grad_norm")
     early_stop: str = _f("", "METRIC:PATIENCE[:MIN_DELTA]: stop when train/loss, train/accuracy, dev/loss or "
                              "dev/accuracy has not improved for PATIENCE of its values, e.g. dev/loss:20; empty: off")
+    keep_best: str = _f("", "dev/loss, dev/accuracy or train/loss (each epoch's mean): also keep the checkpoint where "
+                            "it was best, beside the last keep_checkpoints; predict/export --checkpoint best use it")
     # -- robustness ---------------------------------------------------------------------
     guard: str = _f("rollback", "divergence guard on NaN/Inf/explosion: rollback (restore the last "
                                 "checkpoint, lr x0.5, then x0.05, ...), warn, or off; checked every step on the CPU")
@@ -248,6 +251,8 @@ class RunSpec:
                 EarlyStopping.parse(self.early_stop)
             except SpecError as e:
                 p.append(str(e).rstrip("."))
+        if isinstance(self.keep_best, str) and self.keep_best and self.keep_best not in KEEP_BEST:
+            p.append(f"keep_best = {self.keep_best!r} must be one of {', '.join(KEEP_BEST)}")
         if isinstance(self.pace, int) and not isinstance(self.pace, bool):
             self.pace = float(self.pace)
         if typed("pace", float, "a number") and not (math.isfinite(self.pace) and self.pace >= 0):

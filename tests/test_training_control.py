@@ -82,3 +82,24 @@ def test_the_per_step_hook_sees_every_step_in_order(runs_dir):
     run = learnsys.fit("linear", "synthetic-linear", batch_size=10, epochs=5, runs_dir=runs_dir, callbacks=[hook])
     assert hook.steps == list(range(1, 38)) and run.result.step == 37
     assert hook.losses == _series(run, "train/loss")[1]
+
+
+def test_keep_best_keeps_the_checkpoint_of_the_best_dev_value_and_predict_uses_it(cli, runs_dir):
+    run = learnsys.fit("mlp:16", "synthetic-linear", dev=0.2, batch_size=40, epochs=30, lr=0.3, eval_every=5,
+                       keep_best="dev/loss", checkpoint_every=10, checkpoint_seconds=0, keep_checkpoints=1,
+                       runs_dir=runs_dir, run_id="kb")
+    steps, values = _series(run, "dev/loss")
+    best_step = steps[min(range(len(values)), key=values.__getitem__)]
+    best_files = list((runs_dir / "kb" / "checkpoints").glob("best-*.pt"))
+    assert [p.name for p in best_files] == [f"best-{best_step:08d}.pt"]
+    state = torch.load(best_files[0], weights_only=True)
+    assert state["progress"]["step"] == best_step
+    r = cli("predict", "kb", "--runs-dir", runs_dir, "--x", *["0.5"] * run.folder.meta()["n_features"],
+            "--checkpoint", "best", "--json")
+    assert r.code == 0, r.err
+    model = nn.Sequential(nn.Linear(run.folder.meta()["n_features"], 16), nn.ReLU(), nn.Linear(16, 1))
+    model.load_state_dict({k.removeprefix("net."): v for k, v in state["model"].items()})
+    with torch.no_grad():
+        want = model(torch.full((1, run.folder.meta()["n_features"]), 0.5)).tolist()
+    import json as _json
+    assert _json.loads(r.out)["predictions"] == want

@@ -17,7 +17,7 @@ import torch
 
 from ..assembly import Parts, assemble
 from ..data import LoaderFeed, MemoryFeed, map_tensors, tensors_of
-from ..early_stop import EarlyStopping
+from ..early_stop import BestSoFar, EarlyStopping
 from ..errors import ModelError
 from ..losses import CLASSIFIERS
 from ..spec import RunSpec
@@ -82,8 +82,8 @@ def build(spec: RunSpec, objects: dict | None = None) -> Built:
     if isinstance(spec.batch_size, int) and spec.batch_size > n_train:
         warnings.append(f"batch_size = {spec.batch_size} is larger than the {n_train} train rows; "
                         "using full batches (gradient descent).")
-    EarlyStopping.for_run(spec.early_stop, has_dev=parts.dev is not None,  # checked before anything is written
-                          classifier=parts.loss_name in CLASSIFIERS)
+    for watch, text in ((EarlyStopping, spec.early_stop), (BestSoFar, spec.keep_best)):  # before anything is written
+        watch.for_run(text, has_dev=parts.dev is not None, classifier=parts.loss_name in CLASSIFIERS)
     train_feed, dev_feed = feeds(parts, device, plan.batch_size)
     fields = {name: getattr(parts, name) for name in Parts.__dataclass_fields__}
     return Built(**fields, device=device, optimizer=optimizer, scheduler=scheduler, train_feed=train_feed,

@@ -32,7 +32,7 @@ from .callbacks import Callback, CallbackList
 from .checkpoint import Checkpointer
 from .components import is_plateau
 from .evaluation import add_confusion, image_samples
-from ..early_stop import EarlyStopping
+from ..early_stop import BestSoFar, EarlyStopping
 from .guard import DivergenceGuard
 from .plan import plan_steps
 from .recorder import MetricRecorder
@@ -72,6 +72,8 @@ class Trainer:
         self.guard = DivergenceGuard(spec.guard, every=1 if on_cpu else 50)  # the CPU reads each loss anyway
         self.early_stop = EarlyStopping.for_run(spec.early_stop, has_dev=self.dev is not None,
                                                 classifier=accuracy_fn is not None)
+        self.keep_best = BestSoFar.for_run(spec.keep_best, has_dev=self.dev is not None,
+                                           classifier=accuracy_fn is not None)
         self.progress = Progress()
         params = [p for _, p in model.named_parameters()]
         self.recorder = MetricRecorder(self.progress, list(param_names), params, epoch_means=self.n_batches > 1,
@@ -172,6 +174,8 @@ class Trainer:
                 p.batch = 0
                 if self.dev is not None and spec.eval_every == 0:
                     self.evaluate()
+                if self.keep_best is not None and not self.keep_best.on_dev:  # --keep-best train/loss: the epoch's mean
+                    self._keep_if_best(recorder.epoch_loss())
                 if plateau:  # ReduceLROnPlateau: the dev loss, else this epoch's mean train loss
                     scheduler.step(p.last_dev_loss if p.last_dev_loss is not None else recorder.epoch_loss())
                 elif scheduler is not None and not per_step_scheduler:
@@ -269,6 +273,8 @@ class Trainer:
         if self.class_ids is not None and self.step_fn is None:
             out["dev/accuracy"] = correct / rows
         self.progress.last_dev_loss = out["dev/loss"]
+        if self.keep_best is not None and self.keep_best.on_dev:
+            self._keep_if_best(out[self.keep_best.metric])
         if self.early_stop is not None and self.early_stop.on_dev and self.early_stop.metric in out:
             why = self.early_stop.update(out[self.early_stop.metric], self.progress.step)
             if why is not None:
@@ -278,6 +284,12 @@ class Trainer:
         self.callbacks.emit("on_evaluate", self, {"step": self.progress.step, "metrics": out,
                                                   "confusion": confusion, "samples": samples})
         return out
+
+    def _keep_if_best(self, value: float) -> None:
+        """--keep-best: a new best value makes this step's state the run's best checkpoint."""
+        if self.keep_best.update(value, self.progress.step) and self.checkpointer is not None:
+            self.checkpointer.save_best(self.progress.step, self.state_dict(), self.keep_best.metric, value,
+                                        background=self.spec.async_checkpoint)
 
     def save_checkpoint(self) -> None:
         """Flush metrics, let sinks make them durable, then write the state atomically.

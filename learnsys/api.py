@@ -93,6 +93,11 @@ class Run:
     def params(self) -> dict[str, torch.Tensor]:
         return dict(load_weights(self.folder).state["model"])
 
+    def _repr_html_(self) -> str:
+        from .notebook import run_html
+
+        return run_html(self)
+
     def summary(self) -> dict:
         rec = self.record()
         info = {"id": self.run_id, "kind": self.folder.kind(), "folder": str(self.folder.path),
@@ -113,11 +118,25 @@ class Run:
 # -- training ----------------------------------------------------------------------------
 
 def fit(model: str | torch.nn.Module = "linear", data: Any = "lecture", *, runs_dir: str | Path = "runs",
-        quiet: bool = True, callbacks: Sequence[Callback] = (), **spec_fields: Any) -> Run:
+        quiet: bool | None = None, callbacks: Sequence[Callback] = (), dashboard: str | None = None,
+        **spec_fields: Any) -> Run:
     """Train a model (a name or an nn.Module) on data (a name or path, arrays (x, y), a dict of
     tensors, or a torch Dataset). `spec_fields` are RunSpec fields (lr, epochs, batch_size, ...);
-    loss, optimizer, scheduler and step may also be objects (docs/python.md)."""
+    loss, optimizer, scheduler and step may also be objects (docs/data.md). `quiet`: no progress
+    bar (default: shown in a notebook, hidden elsewhere); `dashboard="inline"`: in a notebook,
+    the live dashboard of this run above the progress bar (docs/notebooks.md)."""
+    from .notebook import in_notebook, show
+
     spec, objects, origin = spec_and_objects(model, data, spec_fields)
+    if dashboard not in (None, "inline"):
+        raise SpecError(f"dashboard = {dashboard!r}: give 'inline' (a notebook) or leave it out.")
+    if dashboard == "inline":
+        if not spec.run_id:
+            spec = spec.replace(run_id=new_run_id(spec.model))
+        from IPython.display import display
+
+        display(show(spec.run_id, runs_dir=runs_dir))
+    quiet = not in_notebook() if quiet is None else quiet
     return train(spec, runs_dir=runs_dir, quiet=quiet, callbacks=callbacks, objects=objects, origin=origin)
 
 

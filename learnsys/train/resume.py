@@ -46,7 +46,10 @@ def allowed_changes(run_id: str, saved: RunSpec, changes: dict) -> dict:
 
 def _update(h, t: torch.Tensor) -> None:
     h.update(str((tuple(t.shape), t.dtype)).encode())
-    h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    flat = t.detach().cpu().reshape(-1)
+    if flat.numel() and flat.stride(0) != 1:  # a one-element view keeps its parent's stride
+        flat = torch.empty(flat.shape, dtype=flat.dtype).copy_(flat)
+    h.update(flat.view(torch.uint8).numpy())
 
 
 def data_fingerprint(parts: Parts) -> str:

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,8 @@ MAX_CLASSES = 1_000_000
 # deep in the run (numpy seeds take 32 bits; SQLite integers 63).
 INT_BOUNDS = {"epochs": (1, 10**9), "steps": (0, 10**12), "eval_every": (0, 10**12), "seed": (0, 2**32 - 1),
               "checkpoint_every": (1, 10**12), "keep_checkpoints": (1, 10**6), "workers": (0, 256)}
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")   # and cuda:N
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 SCHEDULER_INTERVALS = ("epoch", "step")
 
 
@@ -107,7 +109,9 @@ class RunSpec:
                             "draws from torch's generator, as a plain PyTorch loop has it")
     eval_every: int = _f(0, "evaluate on the dev set every N steps, >= 0 (0: at the end of each epoch)")
     seed: int = _f(0, "torch.manual_seed(seed) right before the model is built; also seeds the data order")
-    device: str = _f("auto", "auto (cuda when available), cpu or cuda")
+    device: str = _f("auto", "auto (cuda when available, else mps, else cpu), cpu, cuda, cuda:N or mps")
+    precision: str = _f("32", "32 (float32), bf16-mixed (autocast to bfloat16; CPU and GPU) or 16-mixed (float16 "
+                              "with a GradScaler, whose state is checkpointed)")
     clip_grad_norm: float = _f(0.0, "clip the gradients' total norm to this before each step, >= 0 (0: off); "
                                     "the norm before clipping is recorded as grad_norm")
     early_stop: str = _f("", "METRIC:PATIENCE[:MIN_DELTA]: stop when train/loss, train/accuracy, dev/loss or "
@@ -270,7 +274,13 @@ class RunSpec:
             self.batch_size = bs = int(bs)
         if bs != "full" and not (isinstance(bs, int) and not isinstance(bs, bool) and bs >= 1):
             p.append(f"batch_size = {bs!r} must be 'full', 1 (SGD) or an integer B >= 1")
-        for name, allowed in (("guard", GUARD_MODES), ("device", DEVICES), ("feed", FEEDS),
+        if isinstance(self.precision, (int, float)) and not isinstance(self.precision, bool):
+            self.precision = str(int(self.precision)) if self.precision == 32 else str(self.precision)
+        if isinstance(self.device, str) and re.fullmatch(r"cuda:\d{1,3}", self.device):
+            pass  # the index is checked against the machine's devices when the run is built
+        elif isinstance(self.device, str) and self.device not in DEVICES:
+            p.append(f"device = {self.device!r} is not one of {', '.join(DEVICES)} or cuda:N")
+        for name, allowed in (("guard", GUARD_MODES), ("precision", PRECISIONS), ("feed", FEEDS),
                               ("scheduler_interval", SCHEDULER_INTERVALS)):
             if isinstance(getattr(self, name), str) and getattr(self, name) not in allowed:
                 p.append(f"{name} = {getattr(self, name)!r} is not one of {', '.join(allowed)}")

@@ -39,11 +39,23 @@ class Built(Parts):
         return self.train_feed.n_rows
 
 
+def _mps() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
 def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ModelError("device = 'cuda' but no CUDA device is available; use --device cpu or auto.")
+    """`auto` (cuda, else mps, else cpu), `cpu`, `cuda`, `cuda:N` or `mps`, checked against this machine."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelError(f"device = {name!r} but no CUDA device is available; use --device cpu or auto.")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ModelError(f"device = {name!r} but this machine has {torch.cuda.device_count()} CUDA device(s) "
+                             f"(cuda:0..cuda:{torch.cuda.device_count() - 1}).")
+    if name == "mps" and not _mps():
+        raise ModelError("device = 'mps' but Apple's Metal backend is not available here; use --device cpu or auto.")
     return torch.device(name)
 
 

@@ -35,6 +35,7 @@ from .evaluation import add_confusion, image_samples
 from ..early_stop import BestSoFar, EarlyStopping
 from .guard import DivergenceGuard
 from .plan import plan_steps
+from .precision import Precision
 from .recorder import MetricRecorder
 from .state import Progress, TrainState
 
@@ -68,7 +69,9 @@ class Trainer:
         self.callbacks = CallbackList(list(callbacks))
         self.checkpointer = checkpointer
         self.accuracy_fn, self.n_classes, self.class_ids = accuracy_fn, n_classes, class_ids
-        on_cpu = next((q.device.type for q in model.parameters()), "cpu") == "cpu"
+        device = next((q.device for q in model.parameters()), torch.device("cpu"))
+        on_cpu = device.type == "cpu"
+        self.precision = Precision(spec.precision, device)
         self.guard = DivergenceGuard(spec.guard, every=1 if on_cpu else 50)  # the CPU reads each loss anyway
         self.early_stop = EarlyStopping.for_run(spec.early_stop, has_dev=self.dev is not None,
                                                 classifier=accuracy_fn is not None)
@@ -125,6 +128,7 @@ class Trainer:
         per_step_scheduler = scheduler is not None and spec.scheduler_interval == "step"
         plateau = is_plateau(scheduler)
         clip = spec.clip_grad_norm or None
+        autocast, scaler = self.precision.autocast, self.precision.scaler   # --precision: no-ops at 32 bits
         params = [q for q in model.parameters() if q.requires_grad] if clip else []
         early_on_train = self.early_stop is not None and not self.early_stop.on_dev
         torch_order = spec.shuffle == "torch"  # DataLoader(shuffle=True)'s order, drawn at each epoch start
@@ -148,16 +152,26 @@ class Trainer:
             xb, yb = feed.batch(p.epoch, p.batch)                     # (B, ...), (B, T) / (B,) / None
 
             # -- one step of lecture 5: forward, loss, zero_grad, backward, step
-            if step_fn is None:
-                y_pred = call_model(model, xb)
-                loss = loss_fn(y_pred, yb)
-            else:                                                     # the user's own step: (model, batch) -> loss
-                loss = step_fn(model, join_batch(xb, yb, self.layout))
+            with autocast:
+                if step_fn is None:
+                    y_pred = call_model(model, xb)
+                    loss = loss_fn(y_pred, yb)
+                else:                                                 # the user's own step: (model, batch) -> loss
+                    loss = step_fn(model, join_batch(xb, yb, self.layout))
             optimizer.zero_grad()
-            loss.backward()
-            grad_norm = None if clip is None else torch.nn.utils.clip_grad_norm_(params, clip)  # --clip-grad-norm
+            (loss if scaler is None else scaler.scale(loss)).backward()
+            if clip is not None:                                      # --clip-grad-norm, on the true gradients
+                if scaler is not None:
+                    scaler.unscale_(optimizer)
+                grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+            else:
+                grad_norm = None
             self.updating = True     # a failure from here to the step's end leaves no sane state to save
-            optimizer.step()
+            if scaler is None:
+                optimizer.step()
+            else:                                                     # 16-mixed: skips steps with inf gradients
+                scaler.step(optimizer)
+                scaler.update()
             if per_step_scheduler:
                 scheduler.step()
             p.step += 1
@@ -256,11 +270,12 @@ class Trainer:
         total = correct = 0.0
         rows, confusion, samples = 0, None, None
         for xb, yb in self.dev.batches():
-            if self.step_fn is not None:
-                loss, y_pred = self.step_fn(self.model, join_batch(xb, yb, self.layout)), None
-            else:
-                y_pred = call_model(self.model, xb)
-                loss = self.loss_fn(y_pred, yb)
+            with self.precision.autocast:
+                if self.step_fn is not None:
+                    loss, y_pred = self.step_fn(self.model, join_batch(xb, yb, self.layout)), None
+                else:
+                    y_pred = call_model(self.model, xb)
+                    loss = self.loss_fn(y_pred, yb)
             n = len(yb) if yb is not None else 1
             total, rows = total + float(loss) * n, rows + n
             if self.class_ids is not None and y_pred is not None:

@@ -92,6 +92,7 @@ class TrainState:
             "callbacks": t.callbacks.state_dict(),
             "early_stop": None if t.early_stop is None else t.early_stop.state_dict(),
             "keep_best": None if t.keep_best is None else t.keep_best.state_dict(),
+            "grad_scaler": t.precision.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -109,6 +110,7 @@ class TrainState:
         t.callbacks.load_state_dict(state["callbacks"])
         if t.early_stop is not None and state.get("early_stop"):
             t.early_stop.load_state_dict(state["early_stop"])
+        t.precision.load_state_dict(state.get("grad_scaler"))
         if t.keep_best is not None and state.get("keep_best"):
             t.keep_best.load_state_dict(state["keep_best"])
         set_rng_state(state["rng"])

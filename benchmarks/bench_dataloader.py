@@ -8,7 +8,7 @@
 
 Repetitions alternate between the contenders; figures are medians with the spread.
 
-    python benchmarks/bench_dataloader.py [--reps 5] [--workers 0 2] [--rows 20000] [--threads 1]
+    python benchmarks/bench_dataloader.py [--reps 5] [--workers 0 2] [--rows 20000] [--threads 1] [--device cuda]
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ from torch import nn
 
 import learnsys
 from learnsys.train.callbacks import Callback
+
+DEVICE = torch.device("cpu")   # --device: where every contender trains
+
+
+def sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 class LazyRows(torch.utils.data.Dataset):
@@ -57,16 +64,17 @@ class EpochTimer(Callback):
 
 def plain_epoch(ds, workers: int, batch: int) -> float:
     torch.manual_seed(0)
-    model = mlp()
+    model = mlp().to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers,
                                          persistent_workers=workers > 0)
     start = time.perf_counter()
     for xb, yb in loader:
-        loss = nn.functional.mse_loss(model(xb), yb[:, None])
+        loss = nn.functional.mse_loss(model(xb.to(DEVICE)), yb[:, None].to(DEVICE))
         opt.zero_grad()
         loss.backward()
         opt.step()
+    sync()
     return time.perf_counter() - start
 
 
@@ -74,7 +82,7 @@ def learnsys_epoch(ds, workers: int, batch: int, runs_dir: str) -> float:
     torch.manual_seed(0)
     timer = EpochTimer()
     learnsys.fit(mlp(), ds, optimizer="adam", lr=1e-3, batch_size=batch, epochs=1, workers=workers,
-                 runs_dir=runs_dir, callbacks=[timer], checkpoint_every=10**9)
+                 runs_dir=runs_dir, callbacks=[timer], checkpoint_every=10**9, device=str(DEVICE))
     return timer.seconds
 
 
@@ -97,16 +105,19 @@ def digits_like(n: int):
 
 def plain_cnn(x, y, batch: int) -> float:
     torch.manual_seed(0)
-    model = TinyCNN()
+    model = TinyCNN().to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = x.to(DEVICE), y.to(DEVICE)
+    sync()
     start = time.perf_counter()
-    perm = torch.randperm(len(x))
+    perm = torch.randperm(len(x), device=DEVICE)
     for b in range(0, len(x), batch):
         idx = perm[b:b + batch]
         loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
+    sync()
     return len(x) / (time.perf_counter() - start)
 
 
@@ -114,7 +125,7 @@ def learnsys_cnn(x, y, batch: int, runs_dir: str) -> float:
     torch.manual_seed(0)
     timer = EpochTimer()
     learnsys.fit(TinyCNN(), (x, y), optimizer="adam", lr=1e-3, batch_size=batch, epochs=1, runs_dir=runs_dir,
-                 callbacks=[timer], checkpoint_every=10**9)
+                 callbacks=[timer], checkpoint_every=10**9, device=str(DEVICE))
     return len(x) / timer.seconds
 
 
@@ -129,7 +140,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
     print(f"load at start: {os.getloadavg()[0]:.2f}; torch {torch.__version__}, {args.threads} thread(s)")
     ds = LazyRows(args.rows)

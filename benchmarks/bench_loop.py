@@ -10,7 +10,7 @@
 Repetitions alternate between the contenders so that load from elsewhere hits all alike;
 the figure is the median of the per-pair ratios (and the best times).
 
-    python benchmarks/bench_loop.py [--reps 15] [--tabular-reps 3] [--skip-tabular] [--threads 1]
+    python benchmarks/bench_loop.py [--reps 15] [--tabular-reps 3] [--skip-tabular] [--threads 1] [--device cuda]
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ import torch
 
 import learnsys
 from learnsys.train.callbacks import Callback
+
+DEVICE = torch.device("cpu")   # --device: where every contender runs
+
+
+def sync() -> None:
+    """Wait for the device (on a GPU a loop's time is its kernels', not their launches')."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 class LoopTimer(Callback):
@@ -46,8 +54,8 @@ class LoopTimer(Callback):
 
 def plain_lecture5(steps: int) -> float:
     torch.manual_seed(0)
-    x_data = torch.tensor([[1.0], [2.0], [3.0]])
-    y_data = torch.tensor([[2.0], [4.0], [6.0]])
+    x_data = torch.tensor([[1.0], [2.0], [3.0]], device=DEVICE)
+    y_data = torch.tensor([[2.0], [4.0], [6.0]], device=DEVICE)
 
     class LinearModel(torch.nn.Module):
         def __init__(self):
@@ -57,9 +65,10 @@ def plain_lecture5(steps: int) -> float:
         def forward(self, x):
             return self.linear(x)
 
-    model = LinearModel()
+    model = LinearModel().to(DEVICE)
     criterion = torch.nn.MSELoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    sync()
     start = time.perf_counter()
     for _ in range(steps):
         y_pred = model(x_data)
@@ -67,13 +76,15 @@ def plain_lecture5(steps: int) -> float:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    sync()
     return time.perf_counter() - start
 
 
 def learnsys_lecture5(steps: int, runs_dir: str) -> tuple[float, float]:
     timer = LoopTimer()
     start = time.perf_counter()
-    learnsys.fit("linear", "lecture", epochs=steps, runs_dir=runs_dir, callbacks=[timer], quiet=True)
+    learnsys.fit("linear", "lecture", epochs=steps, runs_dir=runs_dir, callbacks=[timer], quiet=True,
+                 device=str(DEVICE))
     return timer.seconds, time.perf_counter() - start
 
 
@@ -106,29 +117,34 @@ def mlp():
 
 
 def tabular_dataloader(x, y) -> float:
-    model, loss_fn = mlp(), torch.nn.MSELoss()
+    model, loss_fn = mlp().to(DEVICE), torch.nn.MSELoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=64, shuffle=True)
+    sync()
     start = time.perf_counter()
     for xb, yb in loader:
-        loss = loss_fn(model(xb), yb)
+        loss = loss_fn(model(xb.to(DEVICE)), yb.to(DEVICE))
         opt.zero_grad()
         loss.backward()
         opt.step()
+    sync()
     return time.perf_counter() - start
 
 
 def tabular_randperm(x, y) -> float:
-    model, loss_fn = mlp(), torch.nn.MSELoss()
+    model, loss_fn = mlp().to(DEVICE), torch.nn.MSELoss()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = x.to(DEVICE), y.to(DEVICE)
+    sync()
     start = time.perf_counter()
-    order = torch.randperm(x.shape[0])
+    order = torch.randperm(x.shape[0], device=DEVICE)
     for i in range(0, x.shape[0], 64):
         idx = order[i:i + 64]
         loss = loss_fn(model(x[idx]), y[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
+    sync()
     return time.perf_counter() - start
 
 
@@ -136,7 +152,7 @@ def tabular_learnsys(x, y, runs_dir: str) -> float:
     # "mlp:64" with seed 0 is the same network as mlp() above, with the same initial weights
     timer = LoopTimer()
     learnsys.fit("mlp:64", (x, y), optimizer="adam", lr=1e-3, batch_size=64, epochs=1, seed=0,
-                 runs_dir=runs_dir, callbacks=[timer], quiet=True)
+                 runs_dir=runs_dir, callbacks=[timer], quiet=True, device=str(DEVICE))
     return timer.seconds
 
 
@@ -163,9 +179,12 @@ def main() -> None:
     parser.add_argument("--skip-tabular", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads for every contender (default 1: steadier on a shared machine)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where every contender runs")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {DEVICE}")
     r = bench_lecture(args.reps)
     print(f"lecture 5, 1000 full-batch steps: plain {r['plain_us']:.1f} us/step, learnsys loop "
           f"{r['learnsys_us']:.1f} us/step (whole fit() {r['fit_ms']:.1f} ms); learnsys/plain per step: "

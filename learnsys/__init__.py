@@ -13,7 +13,7 @@ imported without importing torch.
 
 __version__ = "0.1.0"
 
-_LAZY = {"fit": "api", "load_run": "api", "resume": "api", "Run": "api", "lr_find": "api", "show": "notebook",
+_LAZY = {"fit": "api", "load_run": "api", "resume": "api", "Run": "run", "lr_find": "api", "show": "notebook",
          "RunSpec": "spec", "LearnsysError": "errors"}
 
 __all__ = [*_LAZY, "__version__"]

@@ -12,27 +12,26 @@ Warnings go to the stdlib logger `learnsys` (the CLI prints them as `warning: ..
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 import torch
 
 from .assembly import spec_and_objects
 from .data import LazyData, as_data
 from .early_stop import EarlyStopping
 from .errors import LearnsysError, SpecError
-from .inference import load_predictor, load_weights
 from .json_floats import finite_json
 from .origin import ARRAYS_FILE, Origin
+from .run import Run
 from .runfolder import RunFolder, check_writable, new_run_id
 from .session import run_session
 from .spec import RunSpec
 from .steps import join_batch
 from .store import RunStore
 from .train.build import build
+from .train.distributed import Distributed
 from .train.callbacks import Callback
 from .train.checkpoint import Checkpointer
 from .train.loop import FitResult
@@ -41,78 +40,6 @@ from .train.plan import plan_steps
 from .train.resume import allowed_changes, check_same_data, data_fingerprint, exactness_limits
 
 log = logging.getLogger("learnsys")
-
-
-class Run:
-    """A run folder plus what the store knows of it; `result` says how this process's training ended."""
-
-    def __init__(self, folder: RunFolder, result: FitResult | None = None, model: torch.nn.Module | None = None):
-        self.folder = folder
-        self.run_id = folder.run_id
-        self.result = result
-        self._model = model
-        self._predictor, self._predictor_of = None, None
-
-    @property
-    def spec(self) -> RunSpec:
-        return self.folder.spec()
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if self.result is not None and self.result.status in ("failed", "diverged") else 0
-
-    def _store(self) -> RunStore:
-        return RunStore(self.folder.store_path, readonly=True)
-
-    def record(self) -> dict:
-        return self._store().run(self.run_id)
-
-    def predictor(self, checkpoint: str | int = "last"):
-        """The run's model with its newest good weights (or those of `checkpoint`: best, last or a
-        step); loaded once, again only when a newer checkpoint appears (a resume went on)."""
-        newest = (checkpoint, Checkpointer(self.folder.checkpoints).candidates()[0][:1])
-        if self._predictor is None or self._predictor_of != newest:
-            self._predictor = load_predictor(self.folder, model=self._model, checkpoint=checkpoint)
-            self._predictor_of = newest
-        return self._predictor
-
-    def predict(self, x: Any, *, proba: bool = False) -> torch.Tensor:
-        """Predictions for raw inputs (a tensor (N, ...), an array or nested lists) as a tensor:
-        the model's outputs, or for classifiers class ids (N,), or with `proba` probabilities."""
-        if not isinstance(x, torch.Tensor):
-            x = torch.as_tensor(np.asarray(x, dtype=np.float32))
-        return self.predictor().predict_tensor(x, proba=proba)
-
-    def metrics(self) -> dict[str, tuple[list[int], list[float]]]:
-        store = self._store()
-        return {name: store.series(self.run_id, name) for name in store.metric_names(self.run_id)}
-
-    def history(self) -> list[tuple[int, str, float]]:
-        return self._store().all_metrics(self.run_id)
-
-    def params(self) -> dict[str, torch.Tensor]:
-        return dict(load_weights(self.folder).state["model"])
-
-    def _repr_html_(self) -> str:
-        from .notebook import run_html
-
-        return run_html(self)
-
-    def summary(self) -> dict:
-        rec = self.record()
-        info = {"id": self.run_id, "kind": self.folder.kind(), "folder": str(self.folder.path),
-                **{k: rec[k] for k in ("status", "step", "epoch", "total_steps", "message", "train_loss", "dev_loss",
-                                       "spec")}}
-        meta = self.folder.meta()
-        evaluation = self._store().artifact(self.run_id, "evaluation")
-        if evaluation and evaluation.get("confusion") is not None:
-            info["confusion"] = {"step": evaluation["step"], "rows_true_columns_predicted": evaluation["confusion"]}
-        if self.folder.kind() == "search":
-            info["best"] = {"point": meta.get("best"), "loss": meta.get("best_loss")}
-        elif meta.get("n_parameters", 0) <= 10_000:
-            with contextlib.suppress(LearnsysError):
-                info["params"] = {k: v.tolist() for k, v in self.params().items()}
-        return info
 
 
 # -- training ----------------------------------------------------------------------------
@@ -144,32 +71,46 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
           objects: dict | None = None, origin: Origin | None = None, tensorboard: str | Path | None = None) -> Run:
     """Create a run folder for `spec` and train it. Everything is checked before anything is written.
     `objects`: parts given from Python (`assembly.spec_and_objects`); `tensorboard`: also write
-    TensorBoard event files under this folder."""
+    TensorBoard event files under this folder. Under torchrun every rank calls it; rank 0 alone
+    makes the folder and writes (docs/distributed.md)."""
     runs_dir = Path(runs_dir)
     objects = objects or {}
     origin = origin or Origin.of(spec, objects=objects, data_given=_data_given(objects.get("data")))
+    dist = Distributed.from_env()
     finder = None
     if spec.lr == "auto":  # the LR range test on a copy, then the run with its suggestion
+        if dist is not None:
+            raise SpecError("--lr auto runs the LR range test in one process; run `learnsys lr-find` first and give "
+                            "the distributed run its suggestion with --lr.")
         finder = lr_range_test(build(spec.replace(lr=1e-3), objects))
         log.warning(f"--lr auto: the LR range test suggests lr = {finder.suggestion:.3g} ({finder.rule}); "
                     "training with it.")
         spec = spec.replace(lr=finder.suggestion)
-    built = build(spec, objects)
+    if dist is not None:  # every rank trains the run rank 0 names
+        spec = dist.share(lambda: spec.replace(run_id=spec.run_id or new_run_id(spec.model)))
+    built = build(spec, objects, dist)
     for line in built.warnings:
         log.warning(line)
-    check_writable(runs_dir)
-    meta = {**built.meta(), "kind": "train", "origin": origin.to_meta(), "data_sha256": data_fingerprint(built)}
-    if finder is not None:
-        meta["lr_find"] = {"suggestion": finder.suggestion, "rule": finder.rule}
-    folder = RunFolder.create(runs_dir, spec.run_id or new_run_id(spec.model), built.spec, meta)
-    if finder is not None:
-        _put_artifact(folder, "lr_find", finder.artifact())
-    if origin.data == "arrays":
-        data = built.data
-        torch.save(join_batch(data.x, data.y, data.layout), folder.path / ARRAYS_FILE)
-    result = run_session(built, folder, None, quiet=quiet, callbacks=callbacks, tensorboard=tensorboard,
-                         checkpoint_at_start=origin.model == "object")
-    return Run(folder, result, model=objects.get("model"))
+
+    def create() -> str:
+        check_writable(runs_dir)
+        meta = {**built.meta(), "kind": "train", "origin": origin.to_meta(), "data_sha256": data_fingerprint(built),
+                "world_size": 1 if dist is None else dist.world}
+        if finder is not None:
+            meta["lr_find"] = {"suggestion": finder.suggestion, "rule": finder.rule}
+        folder = RunFolder.create(runs_dir, spec.run_id or new_run_id(spec.model), built.spec, meta)
+        if finder is not None:
+            _put_artifact(folder, "lr_find", finder.artifact())
+        if origin.data == "arrays":
+            data = built.data
+            torch.save(join_batch(data.x, data.y, data.layout), folder.path / ARRAYS_FILE)
+        return str(folder.path)
+
+    path = Path(create() if dist is None else dist.share(create))
+    main = dist is None or dist.is_main
+    result = run_session(built, RunFolder(path) if main else None, None, quiet=quiet, callbacks=callbacks,
+                         tensorboard=tensorboard, checkpoint_at_start=origin.model == "object")
+    return Run(RunFolder(path), result, model=objects.get("model"))
 
 
 def lr_find(model: str | torch.nn.Module = "linear", data: Any = "lecture", *, runs_dir: str | Path = "runs",
@@ -227,15 +168,43 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
            loss: Any = None, optimizer: Any = None, scheduler: Any = None, step: Any = None,
            tensorboard: str | Path | None = None) -> Run:
     """Continue a run from its newest good checkpoint; the result is bitwise the uninterrupted run's.
-    Parts that were given as Python objects (model, data, loss, ...) are given again here."""
-    folder = RunFolder.find(str(run), runs_dir)
+    Parts that were given as Python objects (model, data, loss, ...) are given again here. Under
+    torchrun rank 0 reads the folder and gives every rank the spec and the state."""
+    objects = _objects(model, data, loss=loss, optimizer=optimizer, scheduler=scheduler, step=step)
+    dist = Distributed.from_env()
+    plan = _plan_resume(str(run), runs_dir, changes or {}, objects, 1 if dist is None else dist.world)
+    if dist is not None:
+        plan = dist.share(lambda: plan)
+    folder = RunFolder(Path(plan["folder"]))
+    if plan.get("finished") is not None:
+        return Run(folder, plan["finished"], model=model)
+    spec = RunSpec.from_dict(plan["spec"], where=f"run {folder.run_id}")
+    built = build(spec, objects, dist)
+    main = dist is None or dist.is_main
+
+    def check() -> None:
+        check_same_data(folder.run_id, built, folder.meta().get("data_sha256"))
+        for line in exactness_limits(plan["state"] or {}, built.device):
+            log.warning(line)
+
+    check() if dist is None else dist.share(check)
+    save_spec = RunSpec.from_dict(plan["save_spec"], where="the changed fields") if plan["save_spec"] else None
+    result = run_session(built, folder if main else None, plan["state"], quiet=quiet, callbacks=callbacks,
+                         resume_step=plan["step"], new_lr=plan["new_lr"], save_spec=save_spec, tensorboard=tensorboard)
+    return Run(folder, result, model=model)
+
+
+def _plan_resume(run: str, runs_dir: str | Path, changes: dict, objects: dict, world: int) -> dict:
+    """What a resume needs, read and checked on one process (rank 0): the spec to build, the state
+    to start from (None: from the start), its step, the changes; or the result when there is
+    nothing to resume. Plain data, so it can be sent to the other ranks."""
+    folder = RunFolder.find(run, runs_dir)
     if folder.kind() != "train":
         raise LearnsysError(f"Run {folder.run_id} is a {folder.kind()} run; only runs made by `learnsys train` "
                             "can be resumed.")
-    objects = _objects(model, data, loss=loss, optimizer=optimizer, scheduler=scheduler, step=step)
     saved = folder.rebuild_spec(given=objects, hint="pass them again: learnsys.resume(RUN, model=..., "
                                                     "optimizer=..., ...) with the same objects")
-    changes = allowed_changes(folder.run_id, folder.spec(), changes or {})
+    changes = allowed_changes(folder.run_id, folder.spec(), changes)
     pid = folder.training_pid()
     if pid is not None:
         raise LearnsysError(f"Run {folder.run_id} is still being trained by process {pid}; stop it first "
@@ -245,36 +214,36 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
     found, warnings = checkpointer.latest()
     for line in warnings:
         log.warning(line)
-    never_checkpointed = found is None and not checkpointer.candidates()[0]
-    if found is None and not never_checkpointed:
-        raise LearnsysError(f"Run {folder.run_id} has no usable checkpoint in {folder.checkpoints}; nothing was "
-                            "changed. Start it again with `learnsys train`.")
-    built = build(spec, objects)
-    check_same_data(folder.run_id, built, folder.meta().get("data_sha256"))
-    save_spec = folder.spec().replace(**changes) if changes else None
-    if never_checkpointed:  # killed before its first checkpoint: building it again is its state at step 0
+    plan = {"folder": str(folder.path), "spec": spec.to_dict(), "new_lr": changes.get("lr"), "finished": None,
+            "save_spec": folder.spec().replace(**changes).to_dict() if changes else None, "state": None, "step": 0}
+    trained = (found.state.get("world_size", 1) if found is not None else folder.meta().get("world_size", 1))
+    if trained != world:
+        raise SpecError(f"Run {folder.run_id} was trained by {trained} process(es) and is resumed by {world}: each "
+                        "process's shard of the data and its RNG state are in the checkpoint, so resume it with the "
+                        f"same number (torchrun --nproc-per-node ... for a world size of {trained}).")
+    if found is None:
+        if checkpointer.candidates()[0]:
+            raise LearnsysError(f"Run {folder.run_id} has no usable checkpoint in {folder.checkpoints}; nothing was "
+                                "changed. Start it again with `learnsys train`.")
+        # killed before its first checkpoint: building it again is its state at step 0
         log.warning(f"Run {folder.run_id} has no checkpoint yet (it was stopped before its first); starting it at "
                     "step 0.")
-        result = run_session(built, folder, None, quiet=quiet, callbacks=callbacks, resume_step=0,
-                             save_spec=save_spec, tensorboard=tensorboard)
-        return Run(folder, result, model=model)
-    total_steps = plan_steps(spec, built.n_train).total_steps
+        return plan
     early = EarlyStopping.parse(spec.early_stop)
+    epoch = found.state["progress"]["epoch"]
     if early is not None and found.state.get("early_stop"):
         early.load_state_dict(found.state["early_stop"])
         if early.waited >= early.patience:
-            return Run(folder, FitResult("finished", f"already finished at step {found.step} by early stopping "
-                                         f"({spec.early_stop}); nothing to resume", found.step,
-                                         found.state["progress"]["epoch"]), model=model)
+            plan["finished"] = FitResult("finished", f"already finished at step {found.step} by early stopping "
+                                         f"({spec.early_stop}); nothing to resume", found.step, epoch)
+            return plan
+    total_steps = plan_steps(spec, folder.meta().get("train_rows", 0) or 1).total_steps
     if found.step >= total_steps:
-        return Run(folder, FitResult("finished", f"already finished at step {found.step} of {total_steps}; nothing "
-                                     "to resume (pass --epochs or --steps to extend it)", found.step,
-                                     found.state["progress"]["epoch"]), model=model)
-    for line in exactness_limits(found.state, built.device):
-        log.warning(line)
-    result = run_session(built, folder, found.state, quiet=quiet, callbacks=callbacks, resume_step=found.step,
-                         new_lr=changes.get("lr"), save_spec=save_spec, tensorboard=tensorboard)
-    return Run(folder, result, model=model)
+        plan["finished"] = FitResult("finished", f"already finished at step {found.step} of {total_steps}; nothing "
+                                     "to resume (pass --epochs or --steps to extend it)", found.step, epoch)
+        return plan
+    plan.update(state=found.state, step=found.step)
+    return plan
 
 
 def load_run(run: str | Path, *, runs_dir: str | Path = "runs", model: torch.nn.Module | None = None) -> Run:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,10 @@ def _print_outcome(run) -> None:
 
 def _with_dashboard(args: argparse.Namespace, work):
     """Run `work()` (a training) with the dashboard serving the runs dir, if asked for, and
-    print its outcome; keep serving afterwards until Ctrl-C when stdin is a terminal."""
+    print its outcome; keep serving afterwards until Ctrl-C when stdin is a terminal. Under
+    torchrun only rank 0 serves and prints (docs/distributed.md)."""
+    if os.environ.get("RANK", "0") != "0":  # another rank of a distributed run: it trains, rank 0 reports
+        return work()
     if args.no_ui:
         result = work()
         _print_outcome(result)

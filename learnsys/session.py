@@ -58,13 +58,7 @@ def graceful_stop(trainer: Trainer) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool = True,
-                callbacks: Sequence[Callback] = (), resume_step: int | None = None, new_lr: float | None = None,
-                save_spec: RunSpec | None = None, tensorboard: str | Path | None = None,
-                checkpoint_at_start: bool = False) -> FitResult:
-    """Train `built` in `folder` from `state` (None: from the start) and return how it ended.
-    `resume_step` marks a resume (the store drops the rows logged after it)."""
-    spec = built.spec
+def _sinks(built: Built, folder: RunFolder, quiet: bool, tensorboard: str | Path | None) -> list[Callback]:
     # The console sink is there even when quiet (hidden), so its smoothing state is always in
     # the checkpoint and a quiet run resumed with a progress bar shows the right smoothed loss.
     sinks: list[Callback] = [StoreSink(str(folder.store_path), folder.run_id), LogFileSink(folder.log_path),
@@ -73,12 +67,26 @@ def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: b
         sinks.append(TensorBoardSink(tensorboard, folder.run_id))
     if 1 <= len(built.param_names) <= 2 and not built.lazy:  # lectures 2-3: the exact surface with the path, live
         sinks.append(LiveLandscape(folder.store_path, folder.run_id))
+    return sinks
+
+
+def run_session(built: Built, folder: RunFolder | None, state: dict | None, *, quiet: bool = True,
+                callbacks: Sequence[Callback] = (), resume_step: int | None = None, new_lr: float | None = None,
+                save_spec: RunSpec | None = None, tensorboard: str | Path | None = None,
+                checkpoint_at_start: bool = False) -> FitResult:
+    """Train `built` in `folder` from `state` (None: from the start) and return how it ended.
+    `resume_step` marks a resume (the store drops the rows logged after it). Distributed, rank 0
+    alone has the folder (sinks, checkpoints, the lock); the other ranks train with `folder` None."""
+    spec = built.spec
+    main = folder is not None
     trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
-                      train=built.train_feed, dev=built.dev_feed, spec=spec, callbacks=[*sinks, *callbacks],
-                      checkpointer=Checkpointer(folder.checkpoints, spec.keep_checkpoints),
+                      train=built.train_feed, dev=built.dev_feed, spec=spec,
+                      callbacks=[*_sinks(built, folder, quiet, tensorboard), *callbacks] if main else [],
+                      checkpointer=Checkpointer(folder.checkpoints, spec.keep_checkpoints) if main else None,
                       param_names=built.param_names, accuracy_fn=accuracy_fn(built.loss_name),
                       checkpoint_at_start=checkpoint_at_start, step_fn=built.step_fn, layout=built.layout,
-                      n_classes=built.data.n_classes, class_ids=class_ids(built.loss_name))
+                      n_classes=built.data.n_classes, class_ids=class_ids(built.loss_name), dist=built.dist,
+                      ddp=built.ddp)
     if state is not None:
         trainer.load_state_dict(state)
         if new_lr is not None:
@@ -87,19 +95,23 @@ def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: b
             if built.scheduler is not None:
                 built.scheduler.base_lrs = [new_lr for _ in built.scheduler.base_lrs]
     trainer.resumed_from = resume_step
-    if save_spec is not None:
+    if save_spec is not None and main:
         save_spec.save(folder.path / "spec.toml")
     try:
         with graceful_stop(trainer):
-            folder.mark_running()  # after the handlers: a signal to this pid now stops gracefully
+            if main:
+                folder.mark_running()  # after the handlers: a signal to this pid now stops gracefully
             return trainer.fit()
     except BaseException as e:
+        if not main:
+            raise
         out = _record_failure(trainer, folder, e)
         if out is e:
             raise
         raise out from e
     finally:
-        folder.clear_running()
+        if main:
+            folder.clear_running()
         built.train_feed.close()
 
 

@@ -14,6 +14,25 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--gpu", action="store_true", help="also run the tests marked gpu (benchmarks/gpu_check.sh)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need an NVIDIA GPU: they run with --gpu (benchmarks/gpu_check.sh) and are
+    deselected otherwise, named in the summary; --gpu on a machine without one is an error."""
+    if config.getoption("--gpu"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise pytest.UsageError("--gpu: no CUDA device here; the gpu tests need an NVIDIA GPU")
+        return
+    kept = [item for item in items if "gpu" not in item.keywords]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if "gpu" in item.keywords])
+        items[:] = kept
+
+
 def load_example(name: str):
     """Import `examples/<name>.py` as a module (the lecture twins are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(name, REPO / "examples" / f"{name}.py")

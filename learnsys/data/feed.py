@@ -42,24 +42,35 @@ class MemoryFeed:
         self.permute = shuffle == "torch" or (shuffle and self.batches_per_epoch > 1)
         self.seed = seed
         self.torch_seed: int | None = None         # --shuffle torch: this epoch's seed, set by the loop
+        self.rank, self.world = 0, 1               # distributed: this rank takes rows rank::world of each batch
         self._tensor = isinstance(x, torch.Tensor)
         self._order, self._order_key = None, None
+
+    def shard(self, rank: int, world: int) -> None:
+        """Distributed: this rank takes rows rank::world of each global batch."""
+        self.rank, self.world = rank, world
 
     def _take(self, index) -> tuple[Any, torch.Tensor | None]:
         xb = self.x[index] if self._tensor else map_tensors(self.x, lambda t: t[index])
         return xb, None if self.y is None else self.y[index]
 
     def batch(self, epoch: int, i: int) -> tuple[Any, torch.Tensor | None]:
-        if not self.permute:
-            if self.batches_per_epoch == 1:
-                return self.x, self.y                                        # all rows, in order
-            return self._take(slice(i * self.batch_size, (i + 1) * self.batch_size))
-        if self._order_key != (epoch, self.torch_seed):
-            device = self.x.device if self._tensor else "cpu"
-            self._order = epoch_permutation(self.n_rows, self.seed, epoch, self.torch_seed, device)
-            self._order_key = (epoch, self.torch_seed)
         B = self.batch_size
-        return self._take(self._order[i * B:(i + 1) * B])                   # (B, ...)
+        if not self.permute:
+            if self.world == 1:
+                if self.batches_per_epoch == 1:
+                    return self.x, self.y                                    # all rows, in order
+                return self._take(slice(i * B, (i + 1) * B))
+            index = torch.arange(i * B, min((i + 1) * B, self.n_rows))
+        else:
+            if self._order_key != (epoch, self.torch_seed):
+                device = self.x.device if self._tensor else "cpu"
+                self._order = epoch_permutation(self.n_rows, self.seed, epoch, self.torch_seed, device)
+                self._order_key = (epoch, self.torch_seed)
+            index = self._order[i * B:(i + 1) * B]                          # (B,)
+        if self.world > 1:
+            index = index[self.rank::self.world]                             # this rank's shard of the batch
+        return self._take(index)                                             # (B, ...)
 
     def batches(self) -> Iterator[tuple[Any, torch.Tensor | None]]:
         yield self.x, self.y
@@ -84,6 +95,7 @@ class EpochBatches(torch.utils.data.Sampler):
         self.per_epoch = math.ceil(len(indices) / batch_size)
         self.epoch, self.start = 0, 0
         self.torch_seed: int | None = None
+        self.rank, self.world = 0, 1
 
     def __len__(self) -> int:
         return self.per_epoch - self.start
@@ -94,7 +106,7 @@ class EpochBatches(torch.utils.data.Sampler):
         order = epoch_permutation(n, self.seed, self.epoch, self.torch_seed) if permute else torch.arange(n)
         rows = self.indices[order].tolist()
         for b in range(self.start, self.per_epoch):
-            yield BatchIndices(rows[b * B:(b + 1) * B], self.epoch, b)
+            yield BatchIndices(rows[b * B:(b + 1) * B][self.rank::self.world], self.epoch, b)
 
 
 def _batch_seed(seed: int, epoch: int, number: int) -> int:
@@ -168,6 +180,10 @@ class LoaderFeed:
     @torch_seed.setter
     def torch_seed(self, value: int | None) -> None:
         self.sampler.torch_seed = value
+
+    def shard(self, rank: int, world: int) -> None:
+        """Distributed: this rank loads rows rank::world of each global batch."""
+        self.sampler.rank, self.sampler.world = rank, world
 
     def batch(self, epoch: int, i: int) -> tuple[Any, Any]:
         if self._it is None or self._next != (epoch, i):  # a new epoch, or a resume in the middle of one

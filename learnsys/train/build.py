@@ -18,10 +18,11 @@ import torch
 from ..assembly import Parts, assemble
 from ..data import LoaderFeed, MemoryFeed, map_tensors, tensors_of
 from ..early_stop import BestSoFar, EarlyStopping
-from ..errors import ModelError
+from ..errors import ModelError, SpecError
 from ..losses import CLASSIFIERS
 from ..spec import RunSpec
 from . import components
+from .distributed import Distributed
 from .plan import plan_steps
 
 
@@ -33,6 +34,8 @@ class Built(Parts):
     train_feed: Any = None
     dev_feed: Any = None
     warnings: list[str] = field(default_factory=list)
+    dist: Distributed | None = None          # torchrun: this process's place in the group
+    ddp: torch.nn.Module | None = None       # ... and the DDP wrapper the training step runs through
 
     @property
     def n_train(self) -> int:
@@ -78,10 +81,12 @@ def _to(x: Any, device: torch.device) -> Any:
     return map_tensors(x, lambda t: t.to(device))
 
 
-def build(spec: RunSpec, objects: dict | None = None) -> Built:
+def build(spec: RunSpec, objects: dict | None = None, dist: Distributed | None = None) -> Built:
+    """The run's parts on the device with optimiser, scheduler and feeds; with `dist` (torchrun)
+    the model is wrapped in DistributedDataParallel and the train feed sharded by rank."""
     parts = assemble(spec, objects)
     spec = parts.spec
-    device = resolve_device(spec.device)
+    device = dist.device_for(spec.device) if dist is not None else resolve_device(spec.device)
     parts.model.to(device)  # before the optimiser is made: its state lives beside the parameters
     n_train = parts.train.n_rows if parts.lazy else _rows(parts.train)
     plan = plan_steps(spec, n_train)
@@ -97,9 +102,17 @@ def build(spec: RunSpec, objects: dict | None = None) -> Built:
     for watch, text in ((EarlyStopping, spec.early_stop), (BestSoFar, spec.keep_best)):  # before anything is written
         watch.for_run(text, has_dev=parts.dev is not None, classifier=parts.loss_name in CLASSIFIERS)
     train_feed, dev_feed = feeds(parts, device, plan.batch_size)
+    ddp = None
+    if dist is not None:
+        if plan.batch_size < dist.world:
+            raise SpecError(f"batch_size {plan.batch_size} is smaller than the {dist.world} processes; each needs "
+                            "rows of every batch. Use a batch size of at least the world size.")
+        train_feed.shard(dist.rank, dist.world)
+        ddp = torch.nn.parallel.DistributedDataParallel(parts.model, device_ids=[device.index]
+                                                        if device.type == "cuda" else None)
     fields = {name: getattr(parts, name) for name in Parts.__dataclass_fields__}
     return Built(**fields, device=device, optimizer=optimizer, scheduler=scheduler, train_feed=train_feed,
-                 dev_feed=dev_feed, warnings=warnings)
+                 dev_feed=dev_feed, warnings=warnings, dist=dist, ddp=ddp)
 
 
 def _rows(pair: tuple) -> int:

@@ -31,7 +31,8 @@ from ..steps import call_model, join_batch
 from .callbacks import Callback, CallbackList
 from .checkpoint import Checkpointer
 from .components import is_plateau
-from .evaluation import add_confusion, image_samples
+from .distributed import CONTROL_EVERY, Distributed
+from .evaluation import evaluate
 from ..early_stop import BestSoFar, EarlyStopping
 from .guard import DivergenceGuard
 from .plan import plan_steps
@@ -54,8 +55,10 @@ class Trainer:
                  callbacks: list[Callback] = (), checkpointer: Checkpointer | None = None,
                  param_names: list[str] = (), accuracy_fn: Callable | None = None,
                  checkpoint_at_start: bool = False, step_fn: Callable | None = None, layout: Layout | None = None,
-                 n_classes: int = 0, class_ids: Callable | None = None):
+                 n_classes: int = 0, class_ids: Callable | None = None, dist: Distributed | None = None,
+                 ddp: torch.nn.Module | None = None):
         self.model, self.optimizer, self.scheduler, self.loss_fn = model, optimizer, scheduler, loss_fn
+        self.dist, self.ddp = dist, ddp    # torchrun: the process group, and the DDP wrapper the step runs
         self.step_fn, self.layout = step_fn, layout or Layout("pair")
         self.spec = spec
         plan_rows = train.n_rows if hasattr(train, "batch") else train[0].shape[0]
@@ -72,7 +75,8 @@ class Trainer:
         device = next((q.device for q in model.parameters()), torch.device("cpu"))
         on_cpu = device.type == "cpu"
         self.precision = Precision(spec.precision, device)
-        self.guard = DivergenceGuard(spec.guard, every=1 if on_cpu else 50)  # the CPU reads each loss anyway
+        # the CPU reads each loss anyway; an accelerator or a process group checks at fixed steps
+        self.guard = DivergenceGuard(spec.guard, every=1 if on_cpu and dist is None else CONTROL_EVERY)
         self.early_stop = EarlyStopping.for_run(spec.early_stop, has_dev=self.dev is not None,
                                                 classifier=accuracy_fn is not None)
         self.keep_best = BestSoFar.for_run(spec.keep_best, has_dev=self.dev is not None,
@@ -122,6 +126,7 @@ class Trainer:
     def fit(self) -> FitResult:
         model, optimizer, scheduler, loss_fn, step_fn = (self.model, self.optimizer, self.scheduler, self.loss_fn,
                                                          self.step_fn)
+        net, dist = self.ddp or model, self.dist  # distributed: the step runs through DDP (gradients averaged)
         feed, p, spec, recorder, accuracy = self.feed, self.progress, self.spec, self.recorder, self.accuracy_fn
         emit = self.callbacks.emit
         n_batches = self.n_batches
@@ -141,23 +146,23 @@ class Trainer:
             self.guard.snapshot(model, optimizer, scheduler)
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
                                     "resumed": self.resumed_from is not None, "resumed_from": self.resumed_from})
-        if self.checkpointer is not None and self.checkpoint_at_start and p.step == 0:
+        if (self.checkpointer is not None or dist is not None) and self.checkpoint_at_start and p.step == 0:
             self.save_checkpoint()
         status, reason = "finished", f"reached step {self.total_steps}"
         model.train()
         while p.step < self.total_steps:
             # -- pick the batch: all rows in order, a slice, or a slice of this epoch's permutation
             if torch_order and p.batch == 0:
-                p.order_seed = feed.torch_seed = draw_torch_order_seed()
+                p.order_seed = feed.torch_seed = self._shared(draw_torch_order_seed())
             xb, yb = feed.batch(p.epoch, p.batch)                     # (B, ...), (B, T) / (B,) / None
 
             # -- one step of lecture 5: forward, loss, zero_grad, backward, step
             with autocast:
                 if step_fn is None:
-                    y_pred = call_model(model, xb)
+                    y_pred = call_model(net, xb)
                     loss = loss_fn(y_pred, yb)
                 else:                                                 # the user's own step: (model, batch) -> loss
-                    loss = step_fn(model, join_batch(xb, yb, self.layout))
+                    loss = step_fn(net, join_batch(xb, yb, self.layout))
             optimizer.zero_grad()
             (loss if scaler is None else scaler.scale(loss)).backward()
             if clip is not None:                                      # --clip-grad-norm, on the true gradients
@@ -189,20 +194,26 @@ class Trainer:
                 if self.dev is not None and spec.eval_every == 0:
                     self.evaluate()
                 if self.keep_best is not None and not self.keep_best.on_dev:  # --keep-best train/loss: the epoch's mean
-                    self._keep_if_best(recorder.epoch_loss())
+                    self._keep_if_best(self._epoch_loss())
                 if plateau:  # ReduceLROnPlateau: the dev loss, else this epoch's mean train loss
-                    scheduler.step(p.last_dev_loss if p.last_dev_loss is not None else recorder.epoch_loss())
+                    scheduler.step(p.last_dev_loss if p.last_dev_loss is not None else self._epoch_loss())
                 elif scheduler is not None and not per_step_scheduler:
                     scheduler.step()
                 emit("on_epoch_end", self, {"epoch": p.epoch, "step": p.step})
             if self.dev is not None and spec.eval_every and p.step % spec.eval_every == 0:
                 self.evaluate()
-            if early_on_train:
-                why = self.early_stop.update(recorder.latest(self.early_stop.metric), p.step)
+            control = dist is not None and (p.step == 1 or p.step % CONTROL_EVERY == 0)  # the guard's steps too
+            if control:  # what every rank must decide alike: on the loss averaged over ranks, and stops
+                shared_loss, stopping = dist.control(recorder.latest_loss(), self._stop_reason is not None)
+                if stopping and self._stop_reason is None:
+                    self._stop_reason = "stopped: another rank was asked to stop"
+            if early_on_train and (dist is None or control):
+                value = recorder.latest(self.early_stop.metric) if dist is None else shared_loss
+                why = self.early_stop.update(value, p.step)
                 if why is not None:
                     self._stop_reason, self._stop_status = why, "finished"  # done, not interrupted
             if self.guard.due(p.step):
-                why = self.guard.check(recorder.latest_loss())
+                why = self.guard.check(recorder.latest_loss() if dist is None else shared_loss)
                 if why is not None:
                     self._flush()
                     if self.guard.mode == "warn":
@@ -220,8 +231,8 @@ class Trainer:
                 # Written only when the last checkpoint is at least checkpoint_seconds old: a run of
                 # tiny fast steps should not fsync several times a second. Which steps get written
                 # never changes the numbers (a resume from any of them is exact).
-                if (self.checkpointer is not None and p.step < self.total_steps
-                        and time.monotonic() - self._last_checkpoint >= spec.checkpoint_seconds):
+                due = p.step < self.total_steps and time.monotonic() - self._last_checkpoint >= spec.checkpoint_seconds
+                if self._shared(due) and (self.checkpointer is not None or dist is not None):
                     self.save_checkpoint()
                 # The guard's rollback target: the state at the last *scheduled* checkpoint step, so
                 # it is the same whether or not the run was stopped or resumed in between.
@@ -232,8 +243,8 @@ class Trainer:
                     time.sleep(delay)
             if recorder.due():
                 self._flush()
-            if self._stop_reason is not None:
-                status, reason = self._stop_status, self._stop_reason
+            if self._stop_reason is not None and (dist is None or control or self._stop_status == "finished"):
+                status, reason = self._stop_status, self._stop_reason     # distributed: all ranks at one step
                 break
             self.completed, self.updating = p.step, False  # this step and its bookkeeping are done
 
@@ -241,9 +252,10 @@ class Trainer:
             status, reason = "diverged", (f"ended at step {p.step} with a non-finite loss or weights (lr "
                                           f"{optimizer.param_groups[0]['lr']:.3g})")
             self._event("divergence", reason[0].upper() + reason[1:] + ".")
-        if self.checkpointer is not None and status not in ("failed", "diverged"):
+        if (self.checkpointer is not None or dist is not None) and status not in ("failed", "diverged"):
             self.save_checkpoint()
-            self.checkpointer.wait()  # an async write is complete (or has raised) before fit returns
+            if self.checkpointer is not None:
+                self.checkpointer.wait()  # an async write is complete (or has raised) before fit returns
         else:  # the last good checkpoint stays the newest: resume it with a smaller --lr
             self._flush()
         end = {"step": p.step, "epoch": p.epoch, "status": status, "reason": reason}
@@ -260,33 +272,11 @@ class Trainer:
         with torch.no_grad():
             return all(bool(torch.isfinite(q).all()) for q in self.model.parameters())
 
-    @torch.no_grad()
     def evaluate(self) -> dict:
-        """Loss (and accuracy for classifiers) on the dev set, recorded at the current step; the
-        dev set is one batch on the memory path, its batches in order on the loader path (the loss
-        is then the row-weighted mean of the batch losses). Sinks get the classifier's confusion
-        matrix and, for images, a few samples with their predictions (`on_evaluate`)."""
-        self.model.eval()
-        total = correct = 0.0
-        rows, confusion, samples = 0, None, None
-        for xb, yb in self.dev.batches():
-            with self.precision.autocast:
-                if self.step_fn is not None:
-                    loss, y_pred = self.step_fn(self.model, join_batch(xb, yb, self.layout)), None
-                else:
-                    y_pred = call_model(self.model, xb)
-                    loss = self.loss_fn(y_pred, yb)
-            n = len(yb) if yb is not None else 1
-            total, rows = total + float(loss) * n, rows + n
-            if self.class_ids is not None and y_pred is not None:
-                predicted = self.class_ids(y_pred)                              # (B,)
-                correct += float((predicted == yb.reshape(-1)).sum())
-                confusion = add_confusion(confusion, predicted, yb, self.n_classes)
-                samples = samples or image_samples(xb, predicted, yb)
-        self.model.train()
-        out = {"dev/loss": total / rows}
-        if self.class_ids is not None and self.step_fn is None:
-            out["dev/accuracy"] = correct / rows
+        """Loss (and accuracy for classifiers) on the dev set at the current step (`evaluation.py`),
+        recorded, and taken by early stopping and the best checkpoint."""
+        out = evaluate(self) if self.dist is None or self.dist.is_main else None
+        out = self._shared(out)   # distributed: rank 0 evaluates, every rank decides on its numbers
         self.progress.last_dev_loss = out["dev/loss"]
         if self.keep_best is not None and self.keep_best.on_dev:
             self._keep_if_best(out[self.keep_best.metric])
@@ -296,15 +286,24 @@ class Trainer:
                 self._stop_reason, self._stop_status = why, "finished"  # done, not interrupted
         for name, value in out.items():
             self.recorder.add(name, self.progress.step, value)
-        self.callbacks.emit("on_evaluate", self, {"step": self.progress.step, "metrics": out,
-                                                  "confusion": confusion, "samples": samples})
         return out
+
+    def _shared(self, value: Any) -> Any:
+        """Rank 0's value on every rank (distributed), else the value."""
+        return value if self.dist is None else self.dist.broadcast(value)
+
+    def _epoch_loss(self) -> float:
+        """This epoch's mean train loss (averaged over ranks when distributed)."""
+        value = self.recorder.epoch_loss()
+        return value if self.dist is None else self.dist.mean([value])[0]
 
     def _keep_if_best(self, value: float) -> None:
         """--keep-best: a new best value makes this step's state the run's best checkpoint."""
-        if self.keep_best.update(value, self.progress.step) and self.checkpointer is not None:
-            self.checkpointer.save_best(self.progress.step, self.state_dict(), self.keep_best.metric, value,
-                                        background=self.spec.async_checkpoint)
+        if self.keep_best.update(value, self.progress.step) and (self.checkpointer or self.dist) is not None:
+            state = self.state_dict()   # distributed: a collective (every rank's RNG), written by rank 0
+            if self.checkpointer is not None:
+                self.checkpointer.save_best(self.progress.step, state, self.keep_best.metric, value,
+                                            background=self.spec.async_checkpoint)
 
     def save_checkpoint(self) -> None:
         """Flush metrics, let sinks make them durable, then write the state atomically.
@@ -315,11 +314,14 @@ class Trainer:
         self._flush()
         step = self.progress.step
         self._last_checkpoint = time.monotonic()
+        state = self.state_dict()  # distributed: every rank's RNG is gathered on rank 0, which alone writes
+        if self.checkpointer is None:
+            return
         self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "before", "path": None})
         if self.spec.async_checkpoint:
-            path = self.checkpointer.save_async(step, self.state_dict())
+            path = self.checkpointer.save_async(step, state)
         else:
-            path = self.checkpointer.save(step, self.state_dict())
+            path = self.checkpointer.save(step, state)
         self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "after", "path": str(path)})
 
     def _flush(self) -> None:

@@ -76,15 +76,24 @@ class TrainState:
     def __init__(self, trainer: Any):
         self.trainer = trainer
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict | None:
+        """The state, as plain data and tensors. Distributed, every rank calls it together: each
+        rank's RNG state is gathered on rank 0, which gets the whole state; the others get None."""
         t = self.trainer
+        rng = rng_state()
+        dist = getattr(t, "dist", None)
+        ranks = None if dist is None else dist.gather(rng)
+        if dist is not None and not dist.is_main:
+            return None
         return {
             "format": STATE_FORMAT,
             "model": t.model.state_dict(),
             "optimizer": t.optimizer.state_dict(),
             "scheduler": None if t.scheduler is None else t.scheduler.state_dict(),
             "progress": t.progress.state_dict(),
-            "rng": rng_state(),
+            "rng": rng,
+            "world_size": 1 if dist is None else dist.world,
+            "rng_ranks": ranks,           # distributed: every rank's generators, in rank order
             # off the checkpoint_every schedule (Ctrl-C, the end) the guard's rollback target is
             # an older state, so it travels with the checkpoint
             "guard": t.guard.state_dict(with_snapshot=t.progress.step % t.spec.checkpoint_every != 0),
@@ -113,4 +122,5 @@ class TrainState:
         t.precision.load_state_dict(state.get("grad_scaler"))
         if t.keep_best is not None and state.get("keep_best"):
             t.keep_best.load_state_dict(state["keep_best"])
-        set_rng_state(state["rng"])
+        dist = getattr(t, "dist", None)
+        set_rng_state(state["rng"] if dist is None else state["rng_ranks"][dist.rank])

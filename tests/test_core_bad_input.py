@@ -74,6 +74,25 @@ CASES = {
     "cross-entropy on float labels": (lambda t: ["--data", "lecture-noisy", "--loss", "cross-entropy"],
                                       ["needs class ids", "2.02"]),
     "bad run id": (lambda t: ["--run-id", "../escape"], ["run_id = '../escape'"]),
+    # refused up front, not at step 1 (issue 12)
+    "lbfgs needs a closure": (lambda t: ["--optimizer", "lbfgs"], ["LBFGS needs a closure"]),
+    "sparseadam needs sparse gradients": (lambda t: ["--optimizer", "sparseadam"], ["SparseAdam needs sparse"]),
+    "StepLR step_size 0": (lambda t: ["--scheduler", "StepLR", "--scheduler-args", "step_size=0"],
+                           ["StepLR step_size = 0", ">= 1"]),
+    "OneCycleLR too short": (lambda t: ["--scheduler", "OneCycleLR", "--scheduler-args", "max_lr=0.1", "total_steps=10",
+                                        "--scheduler-interval", "step", "--epochs", "50"],
+                             ["OneCycleLR total_steps = 10", "shorter than the run's 50"]),
+    "plateau per step": (lambda t: ["--scheduler", "ReduceLROnPlateau", "--scheduler-interval", "step"],
+                         ["ReduceLROnPlateau steps on a metric once per epoch"]),
+    "early stop on a missing dev set": (lambda t: ["--early-stop", "dev/loss:5"], ["no dev set", "--dev"]),
+    "early stop malformed": (lambda t: ["--early-stop", "dev/loss"], ["METRIC:PATIENCE"]),
+    "keep best of accuracy on regression": (lambda t: ["--keep-best", "dev/accuracy", "--dev", "0.3", "--data",
+                                                       "synthetic-linear"], ["not a classifier"]),
+    "clip norm negative": (lambda t: ["--clip-grad-norm", "-1"], ["clip_grad_norm = -1.0", ">= 0"]),
+    "unknown precision": (lambda t: ["--precision", "fp8"], ["precision = 'fp8'"]),
+    "shuffle word": (lambda t: ["--shuffle", "sometimes"], ["shuffle = 'sometimes'", "true, false or torch"]),
+    "classes one": (lambda t: ["--classes", "1"], ["classes = 1", "from 2"]),
+    "workers negative": (lambda t: ["--workers", "-2"], ["workers = -2", "from 0 to 256"]),
 }
 
 

@@ -30,7 +30,7 @@ from .sinks.console import ConsoleSink
 from .sinks.logfile import LogFileSink
 from .landscape import LiveLandscape
 from .sinks.store import StoreSink
-from .sinks.tensorboard import TensorBoardSink
+from .sinks.tensorboard import TensorBoardSink, require_tensorboard
 from .spec import RunSpec
 from .store import RunStore
 from .train.build import Built, build
@@ -170,19 +170,17 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
     """Create a run folder for `spec` and train it. Everything is checked before anything is written.
     `tensorboard`: also write TensorBoard event files under this folder."""
     runs_dir = Path(runs_dir)
+    if tensorboard is not None:
+        require_tensorboard()  # before the run exists: a refused option leaves no run behind
     built = build(spec, model=model, data=data)
     for line in built.warnings:
         warn(line)
     check_writable(runs_dir)
     run_id = spec.run_id or new_run_id(spec.model)
-    folder = RunFolder.create(runs_dir, run_id, spec, {**built.meta(), "data_sha256": data_fingerprint(built)})
-    if data is not None:
-        np.savez(folder.path / "data.npz", x=data.x.numpy(), y=data.y.numpy())
-    store = RunStore(folder.store_path)
-    store.create_run(run_id, kind="train", spec=spec.to_dict(), folder=str(folder.path.resolve()),
-                     data=spec.data, model=spec.model, total_steps=None)
-    store.add_event(run_id, 0, "start", f"Run created: {spec.model} on {spec.data}.")
-    store.close()
+    save_data = None if data is None else lambda path: np.savez(path / "data.npz", x=data.x.numpy(), y=data.y.numpy())
+    # One step: the folder (with data.npz), its store row and 'start' event all exist, or none does.
+    folder = RunFolder.create(runs_dir, run_id, spec, {**built.meta(), "data_sha256": data_fingerprint(built)},
+                              fill=save_data)
     return _execute(built, folder, None, quiet=quiet, callbacks=callbacks, model=model, on_start=on_start,
                     tensorboard=tensorboard)
 
@@ -301,7 +299,15 @@ def _graceful_stop(trainer: Trainer) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool, callbacks: Sequence[Callback],
+def _execute(built: Built, folder: RunFolder, state: dict | None, **options: Any) -> Run:
+    """Train while holding the run's lock: one writer per run. A second train/resume is refused
+    (RunInUseError, naming the pid) before anything is written; the kernel drops the lock when
+    this process dies, which is how a killed run reads 'interrupted'."""
+    with folder.lock():
+        return _train_locked(built, folder, state, **options)
+
+
+def _train_locked(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool, callbacks: Sequence[Callback],
              model: torch.nn.Module | None, on_start: Callable[[Run], None] | None, resume_step: int | None = None,
              new_lr: float | None = None, warn: Callable[[str], None] = _warn,
              save_spec: RunSpec | None = None, tensorboard: str | Path | None = None) -> Run:
@@ -342,13 +348,10 @@ def _execute(built: Built, folder: RunFolder, state: dict | None, *, quiet: bool
         on_start(run)
     try:
         with _graceful_stop(trainer):
-            folder.mark_running()  # after the handlers: a signal to this pid now stops gracefully
             run.result = trainer.fit()
     except BaseException as e:
         _record_failure(trainer, e)
         raise
-    finally:
-        folder.clear_running()
     return run
 
 

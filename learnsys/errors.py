@@ -1,4 +1,4 @@
-"""The one exception type the CLI turns into a one-line message.
+"""Every user-facing error type: the CLI turns each into a one-line message.
 
 Raise `LearnsysError("what, where, what to do")` for anything a user can fix; the CLI
 prints `error: <message>` on stderr and exits with status 2, without a traceback.
@@ -26,3 +26,17 @@ class ModelError(LearnsysError):
 
 class CheckpointError(LearnsysError):
     """No usable checkpoint, or one that does not belong to this run."""
+
+
+class StoreError(LearnsysError):
+    """The run store or a run folder cannot be read or written as this command needs: damaged,
+    read-only, full or busy. A runtime failure, not a usage error; the line says what to do."""
+
+
+class RunInUseError(StoreError):
+    """Another process trains this run right now (it holds the run folder's lock)."""
+
+
+class RunIdError(SpecError, StoreError):
+    """A run id that cannot name a new run: malformed, reserved (a file of the runs dir) or taken.
+    A usage error (a SpecError); also a StoreError for readers that catch the store's errors."""

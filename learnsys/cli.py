@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__, cli_lectures
+from . import __version__, cli_doctor, cli_lectures
 from .errors import LearnsysError
 from .train.callbacks import CallbackError
 from .spec import RunSpec, parse_pairs, parse_value
@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="access token (generated when --host is not loopback)")
 
     cli_lectures.add_parsers(sub, _add_common)
+    cli_doctor.add_parser(sub, _add_common)
     return parser
 
 
@@ -208,8 +209,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from .store import RunStore, STORE_FILENAME
 
-    path = Path(args.runs_dir) / STORE_FILENAME
-    runs = RunStore(path, readonly=True).runs() if path.exists() else []
+    store = RunStore(Path(args.runs_dir) / STORE_FILENAME, readonly=True)  # no store file yet: no runs
+    runs, unlisted = store.runs(), store.unlisted_folders()
+    if unlisted:
+        print(f"note: {len(unlisted)} run folder(s) in {args.runs_dir} are not in the store ({', '.join(unlisted[:5])}"
+              f"); `learnsys doctor --runs-dir {args.runs_dir}` adds them.", file=sys.stderr)
     if args.json:
         print(json.dumps([{k: r[k] for k in ("id", "kind", "data", "model", "step", "train_loss", "dev_loss",
                                                 "status")} for r in runs]))
@@ -264,6 +268,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs,
             "show": cmd_show, "metrics": cmd_metrics, "ui": cmd_ui}
 COMMANDS.update(cli_lectures.COMMANDS)
+COMMANDS.update(cli_doctor.COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

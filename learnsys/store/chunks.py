@@ -169,35 +169,31 @@ def series(conn: sqlite3.Connection, series_id: int, after_id: int = 0, upto_id:
 def rows_after(conn: sqlite3.Connection, run_id: str, after_id: int,
                limit: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ids, series ids, steps, values) of a run's rows with id > after_id, in id order, at most
-    `limit`: the chunks are chosen by id range from their metadata, then read."""
+    `limit`. Chunks are read in order of their first id until the `limit` smallest ids are
+    known: no chunk not yet read can hold a smaller one once its first id is above them."""
     meta = conn.execute("SELECT id, first_id, n FROM chunks WHERE run_id = ? AND last_id > ? ORDER BY first_id",
                         (run_id, check_int("after_id", after_id))).fetchall()
-    chosen = meta if limit is None else []
-    if limit is not None:
-        count = 0
-        for cid, first, n in meta:
-            if count >= limit:
-                break
-            chosen.append((cid, first, n))
-            count += n
-    bound = meta[len(chosen)][1] if len(chosen) < len(meta) else None  # ids below it are all chosen
-    parts = []
-    for a in range(0, len(chosen), 500):
-        marks = ",".join("?" * len(chosen[a:a + 500]))
-        parts += conn.execute(f"SELECT {_COLUMNS} FROM chunks c JOIN chunk_data d ON d.id = c.id"
-                              f" WHERE c.id IN ({marks})", [c[0] for c in chosen[a:a + 500]]).fetchall()
-    decoded = [_decode(r) for r in parts]
+    select = f"SELECT {_COLUMNS} FROM chunks c JOIN chunk_data d ON d.id = c.id WHERE c.id "
+    if limit is None or sum(m[2] for m in meta) <= limit:  # the usual live poll: read them all at once
+        decoded = [_decode(r) for r in conn.execute(
+            select + "IN (SELECT id FROM chunks WHERE run_id = ? AND last_id > ?) ORDER BY c.first_id",
+            (run_id, after_id))]
+    else:
+        decoded, count = [], 0
+        for k, (cid, _, _) in enumerate(meta):
+            decoded.append(_decode(conn.execute(select + "= ?", (cid,)).fetchone()))
+            count += int((decoded[-1][2] > after_id).sum())
+            if count >= limit and k + 1 < len(meta):
+                ids = np.concatenate([c[2] for c in decoded])
+                if meta[k + 1][1] > np.partition(ids[ids > after_id], limit - 1)[limit - 1]:
+                    break
     ids = _concat([c[2] for c in decoded], np.int64)
     sids = _concat([np.full(c[2].size, c[1], dtype=np.int64) for c in decoded], np.int64)
     steps = _concat([c[3] for c in decoded], np.int64)
     values = _concat([c[4] for c in decoded], np.float64)
-    keep = (ids > after_id) if bound is None else (ids > after_id) & (ids < bound)
-    order = np.argsort(ids[keep], kind="stable")[:limit]
-    out = ids[keep][order], sids[keep][order], steps[keep][order], values[keep][order]
-    if limit is not None and bound is not None and out[0].size < limit:  # the first chunks were partly older
-        more = rows_after(conn, run_id, bound - 1, limit - out[0].size)
-        out = tuple(np.concatenate([a, b]) for a, b in zip(out, more))
-    return out
+    keep = np.flatnonzero(ids > after_id)
+    order = keep[np.argsort(ids[keep], kind="stable")][:limit]
+    return ids[order], sids[order], steps[order], values[order]
 
 
 # -- rewriting ----------------------------------------------------------------------------

@@ -16,14 +16,11 @@ from .schema import SCHEMA, SCHEMA_VERSION
 
 
 def migrate_v1(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
+    conn.executescript("BEGIN IMMEDIATE; " + SCHEMA)  # the new tables; the transaction stays open
     try:
         if conn.execute("PRAGMA user_version").fetchone()[0] != 1:  # another process upgraded it meanwhile
             conn.rollback()
             return
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
         for series_id, run_id in conn.execute("SELECT id, run_id FROM series").fetchall():
             rows = conn.execute("SELECT id, step, value FROM metrics WHERE series_id = ? ORDER BY id",
                                 (series_id,)).fetchall()

@@ -79,8 +79,11 @@ class RunStore:
             with self._lock, self._conn:
                 return write(self._conn)
         except sqlite3.IntegrityError as e:
-            if "FOREIGN KEY" not in str(e) or not self.adopt(run_id):
+            if "FOREIGN KEY" not in str(e):
                 raise
+            if not self.adopt(run_id):
+                raise StoreError(f"No run {run_id!r} in {self.path}, and no run folder {self.path.parent / run_id} "
+                                 "to rebuild it from. `learnsys runs` lists the runs there.") from None
         with self._lock, self._conn:
             return write(self._conn)
 
@@ -167,6 +170,7 @@ class RunStore:
         """Every run, newest first (a run whose row is damaged has status 'damaged')."""
         return self._run_rows("", ())
 
+    @_guarded("listing the runs")
     def unlisted_folders(self) -> list[str]:
         """Ids of run folders beside the store that have no row in it (`learnsys doctor` adds them)."""
         known = {r[0] for r in self._conn.execute("SELECT id FROM runs")}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -105,15 +106,16 @@ def store_error(path: str | Path, error: BaseException, doing: str = "") -> Stor
     text = str(error)
     low = text.lower()
     if isinstance(error, json.JSONDecodeError):
-        return StoreError(f"The run store {path} is damaged: {doing or 'a row'} holds invalid JSON ({text}). "
+        return StoreError(f"The run store {path} is damaged: invalid JSON found {doing or 'in a row'} ({text}). "
                           + doctor_hint(path))
     if isinstance(error, OverflowError):
         return StoreError(f"A number is too large for the run store {path} ({text}); integers there are at most "
                           f"{INT64_MAX}.")
     if "readonly" in low or "read-only" in low or "permission" in low:
-        return StoreError(f"The run store {path} is read-only here, and {doing or 'this command'} must write to it. "
-                          "Make the runs dir writable or pass another --runs-dir.")
-    if "full" in low or "no space" in low:
+        return StoreError(f"The run store {path} is read-only here, and this command writes to it"
+                          f"{f' ({doing})' if doing and doing != 'this command' else ''}. Make the runs dir writable "
+                          "or pass another --runs-dir.")
+    if "full" in low or "no space" in low or ("disk i/o" in low and _free_bytes(path) < 1 << 20):
         return StoreError(f"The disk holding the run store {path} is full. Free some space, then run the command "
                           "again; nothing else was changed.")
     if "locked" in low or "busy" in low:
@@ -126,12 +128,19 @@ def store_error(path: str | Path, error: BaseException, doing: str = "") -> Stor
     return StoreError(f"The run store {path} {what}. " + doctor_hint(path))
 
 
+def _free_bytes(path: Path) -> int:
+    try:
+        return shutil.disk_usage(path.parent).free
+    except OSError:
+        return 1 << 30
+
+
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open the store file with the settings every learnsys connection uses (no schema check)."""
     path = Path(path)
     try:
         if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0, check_same_thread=False)
+            conn = _connect_readonly(path)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
@@ -141,8 +150,23 @@ def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=10000")
     except (OSError, sqlite3.Error) as e:
-        raise store_error(path, e, "opening it") from None
+        raise store_error(path, e, "this command") from None
     return conn
+
+
+def _connect_readonly(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        wal = Path(f"{path}-wal")
+        if os.access(path.parent, os.W_OK) or (wal.exists() and wal.stat().st_size):
+            raise
+    # A read-only runs dir without the WAL's -shm file: SQLite cannot share the WAL index, but
+    # with no WAL content there is nothing to share, and nobody can write there (immutable).
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=10.0, check_same_thread=False)
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:
@@ -193,7 +217,7 @@ def open_store(path: str | Path, readonly: bool = False) -> sqlite3.Connection:
             raise StoreError(f"The run store {path} has lost its table(s) {', '.join(missing)}. " + doctor_hint(path))
     except (sqlite3.Error, StoreError) as e:
         conn.close()
-        raise store_error(path, e, "opening it") from None
+        raise store_error(path, e, "this command") from None
     return conn
 
 

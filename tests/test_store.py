@@ -4,6 +4,7 @@ upgrade of a schema-1 store."""
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 
@@ -15,6 +16,8 @@ from hypothesis import strategies as st
 from learnsys.errors import RunIdError, SpecError, StoreError
 from learnsys.store import STORE_FILENAME, RunStore, StoreWriter, check_run_id
 from learnsys.store import chunks
+
+from .store_tools import make_readonly, run_reader
 
 
 @pytest.fixture
@@ -104,6 +107,23 @@ def test_small_flushes_are_merged_into_few_chunks_and_read_the_same(store):
     assert [r[0] for r in rows] == list(range(1, 2001))  # interleaved ids, as written
     assert [r[1] for r in rows[:4]] == ["loss", "lr", "loss", "lr"]
     assert store.metric_rows("r1", 1500, limit=7) == rows[1500:1507]
+
+
+def test_merging_never_makes_a_series_chunks_overlap(store):
+    step, expected = 0, []
+    for k in range(60):  # small flushes with a large one now and then, and another series between
+        n = 5000 if k % 20 == 10 else 3
+        steps = list(range(step, step + n))
+        store.append_series("r1", {"loss": (steps, [float(s) for s in steps]), "lr": ([step], [0.5])})
+        expected += steps
+        step += n
+    ranges = store._conn.execute("SELECT first_id, last_id FROM chunks WHERE series_id = (SELECT id FROM series "
+                                 "WHERE name = 'loss') ORDER BY first_id").fetchall()
+    assert all(a[1] < b[0] for a, b in zip(ranges, ranges[1:]))
+    assert store.series("r1", "loss")[0] == expected
+    rows = store.metric_rows("r1")
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    assert [r[2] for r in rows if r[1] == "loss"] == expected
 
 
 def test_a_large_flush_is_split_and_steps_with_a_stride_take_no_space(store):
@@ -208,16 +228,21 @@ def test_a_schema_1_store_is_upgraded_in_place_keeping_its_ids(tmp_path):
 
 
 def test_a_schema_1_store_that_cannot_be_written_is_read_through_a_copy(tmp_path):
-    path = tmp_path / STORE_FILENAME
-    _v1_store(path)
-    path.chmod(0o444)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    _v1_store(runs / STORE_FILENAME)
+    make_readonly(runs)
     try:
-        s = RunStore(path, readonly=True)
-        if s._conn.execute("PRAGMA database_list").fetchone()[2] == "":  # in memory: the file was not writable
-            assert sqlite3.connect(f"file:{path}?mode=ro", uri=True).execute("PRAGMA user_version").fetchone()[0] == 1
-        _check_upgraded(s)
+        (listed,) = run_reader([["runs", "--json", "--runs-dir", runs]], tmp_path)
     finally:
-        path.chmod(0o644)
+        for p in (runs, runs / STORE_FILENAME):
+            p.chmod(0o755)
+    assert listed["code"] == 0 and not listed["err"], listed
+    assert [(r["id"], r["train_loss"]) for r in json.loads(listed["out"])] == [("old", 1.0 / 295)]
+    con = sqlite3.connect(runs / STORE_FILENAME)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 1  # upgraded in memory, the file untouched
+    con.close()
+    _check_upgraded(RunStore(runs / STORE_FILENAME, readonly=True))  # writable again: upgraded in place
 
 
 def test_a_reader_of_a_missing_or_empty_store_sees_no_runs(tmp_path):

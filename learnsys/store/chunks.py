@@ -135,10 +135,37 @@ def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
+def _joined(rows: list[tuple], total: int) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of chunk rows, one copy each: consecutive strided chunks become one arange."""
+    values = np.empty(total, dtype=np.float64)
+    a = 0
+    for r in rows:
+        values[a:a + r[3]] = np.frombuffer(r[8], dtype=_F8)
+        a += r[3]
+    first, stride = (rows[0][4], rows[0][5]) if rows else (0, 1)
+    expected = first
+    for r in rows:
+        if r[7] is not None or r[5] != stride or r[4] != expected:
+            break
+        expected += stride * r[3]
+    else:  # every chunk continues the last one's stride: one arange
+        return first + stride * np.arange(total, dtype=np.int64), values
+    steps = np.empty(total, dtype=np.int64)
+    a = 0
+    for r in rows:
+        steps[a:a + r[3]] = np.frombuffer(r[7], dtype=_I8) if r[7] is not None else \
+            r[4] + r[5] * np.arange(r[3], dtype=np.int64)
+        a += r[3]
+    return steps, values
+
+
 def series(conn: sqlite3.Connection, series_id: int, after_id: int = 0, upto_id: int | None = None,
-           start: int | None = None, stop: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           start: int | None = None, stop: int | None = None,
+           with_ids: bool = False) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(ids, steps, values) of one series with after_id < id <= upto_id and start <= step <= stop,
-    ordered by step, then id."""
+    ordered by step, then id. A series' chunks never overlap in ids (merge() keeps it so), so in
+    first-id order they are in id order; ids are decoded only when asked for or filtered on
+    (else None): a million-point read is a few reads and one copy per array."""
     sql = f"SELECT {_COLUMNS} FROM chunks c JOIN chunk_data d ON d.id = c.id WHERE c.series_id = ?"
     params: list = [series_id]
     for cond, value in (("c.last_id > ?", after_id or None), ("c.first_id <= ?", upto_id),
@@ -146,23 +173,23 @@ def series(conn: sqlite3.Connection, series_id: int, after_id: int = 0, upto_id:
         if value is not None:
             sql += f" AND {cond}"
             params.append(check_int("a series bound", value))
-    chunks = [_decode(r) for r in conn.execute(sql + " ORDER BY c.first_id", params)]
-    ids = _concat([c[2] for c in chunks], np.int64)
-    steps = _concat([c[3] for c in chunks], np.int64)
-    values = _concat([c[4] for c in chunks], np.float64)
+    rows = conn.execute(sql + " ORDER BY c.first_id", params).fetchall()
+    steps, values = _joined(rows, sum(r[3] for r in rows))
+    ids = None
+    if with_ids or after_id or upto_id is not None:
+        ids = _concat([_decode_ids(r[2], r[3], r[6]) for r in rows], np.int64)
     keep = None
     for cond in ((ids > after_id) if after_id else None, (ids <= upto_id) if upto_id is not None else None,
                  (steps >= start) if start is not None else None, (steps <= stop) if stop is not None else None):
         if cond is not None and not cond.all():
             keep = cond if keep is None else keep & cond
     if keep is not None:
-        ids, steps, values = ids[keep], steps[keep], values[keep]
-    if ids.size > 1 and not np.all(ids[1:] > ids[:-1]):
-        order = np.argsort(ids, kind="stable")
-        ids, steps, values = ids[order], steps[order], values[order]
+        steps, values = steps[keep], values[keep]
+        ids = None if ids is None else ids[keep]
     if steps.size > 1 and not np.all(steps[1:] >= steps[:-1]):
         order = np.argsort(steps, kind="stable")  # stable on id order: ties stay by id
-        ids, steps, values = ids[order], steps[order], values[order]
+        steps, values = steps[order], values[order]
+        ids = None if ids is None else ids[order]
     return ids, steps, values
 
 
@@ -223,6 +250,11 @@ def merge(conn: sqlite3.Connection, run_id: str, series_id: int, chunk_ids: list
     marks = ",".join("?" * len(chunk_ids))
     found = _load(conn, f"c.id IN ({marks}) AND c.series_id = ? AND c.n < ?", [*chunk_ids, series_id, SMALL])
     if len(found) < 2:
+        return None
+    between = conn.execute(f"SELECT COUNT(*) FROM chunks WHERE series_id = ? AND first_id > ? AND first_id < ? AND "
+                           f"id NOT IN ({','.join('?' * len(found))})",
+                           [series_id, int(found[0][2][0]), int(found[-1][2][0]), *[c[0] for c in found]]).fetchone()[0]
+    if between:  # another chunk of the series lies among them: merging would make the ids overlap
         return None
     conn.execute(f"DELETE FROM chunks WHERE id IN ({','.join('?' * len(found))})", [c[0] for c in found])
     ids = np.concatenate([c[2] for c in found])

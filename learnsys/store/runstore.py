@@ -240,6 +240,8 @@ class RunStore:
                 for cid, n in chunks.insert(conn, run_id, sid, steps, values):
                     if n < chunks.SMALL:
                         self._small.setdefault(sid, []).append(cid)
+                    else:  # merge only chunks that follow each other
+                        self._small[sid] = []
                 small = self._small.get(sid, [])
                 if len(small) >= chunks.MERGE_AT:
                     merged = chunks.merge(conn, run_id, sid, small)
@@ -296,7 +298,11 @@ class RunStore:
         """(step, value) rows of one series with after_id < id <= upto_id, ordered by step then id;
         None for NaN. Prefer `series_arrays` (the same rows as numpy arrays, without the tuples)."""
         steps, values = self.series_arrays(run_id, name, after_id, upto_id)
-        return [(s, None if v != v else v) for s, v in zip(steps.tolist(), values.tolist())]
+        nan = np.isnan(values)
+        if nan.any():
+            values = values.astype(object)
+            values[nan] = None
+        return list(zip(steps.tolist(), values.tolist()))
 
     @_guarded("reading new metric rows")
     def metric_rows(self, run_id: str, after_id: int = 0,
@@ -322,7 +328,7 @@ class RunStore:
         with self._snapshot() as conn:
             for rank, name in enumerate(names):
                 sid = conn.execute("SELECT id FROM series WHERE run_id = ? AND name = ?", (run_id, name)).fetchone()[0]
-                ids, steps, values = chunks.series(conn, sid)
+                ids, steps, values = chunks.series(conn, sid, with_ids=True)
                 parts.append((ids, steps, values, np.full(ids.size, rank)))
         if not parts:
             return []

@@ -173,7 +173,8 @@ class RunStore:
     @_guarded("listing the runs")
     def unlisted_folders(self) -> list[str]:
         """Ids of run folders beside the store that have no row in it (`learnsys doctor` adds them)."""
-        known = {r[0] for r in self._conn.execute("SELECT id FROM runs")}
+        with self._lock:
+            known = {r[0] for r in self._conn.execute("SELECT id FROM runs")}
         return [p.name for p in run_folders(self.path.parent) if p.name not in known]
 
     def _run_rows(self, where: str, params: tuple) -> list[dict]:

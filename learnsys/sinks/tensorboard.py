@@ -22,8 +22,8 @@ def require_tensorboard():
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
-        raise LearnsysError("--tensorboard needs the tensorboard package: `pip install tensorboard`. No run was "
-                            "created.") from None
+        raise LearnsysError("--tensorboard needs the tensorboard package: `pip install tensorboard`; nothing was "
+                            "written.") from None
     return SummaryWriter
 
 

@@ -22,7 +22,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..errors import RunInUseError, StoreError
+from ..errors import LearnsysError, RunInUseError, StoreError
 from . import chunks
 from .lock import in_use_message, lock_holder
 from .names import NEW_FOLDER_PREFIX, STORE_FILENAME
@@ -148,8 +148,8 @@ def _busy(folders: list[Path]) -> None:
 def repair(runs_dir: str | Path) -> list[str]:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
-        raise StoreError(f"No runs dir {runs_dir}: nothing to check. Pass the folder that holds the run folders "
-                         "with --runs-dir.")
+        raise LearnsysError(f"No runs dir {runs_dir}: nothing to check. Pass the folder that holds the run folders "
+                            "with --runs-dir.")
     path = runs_dir / STORE_FILENAME
     folders = run_folders(runs_dir)
     _busy(folders)

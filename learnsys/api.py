@@ -30,6 +30,7 @@ from .session import run_session
 from .spec import RunSpec
 from .steps import join_batch
 from .store import RunStore
+from .sinks.tensorboard import require_tensorboard
 from .train.build import build
 from .train.distributed import Distributed
 from .train.callbacks import Callback
@@ -76,6 +77,8 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
     runs_dir = Path(runs_dir)
     objects = objects or {}
     origin = origin or Origin.of(spec, objects=objects, data_given=_data_given(objects.get("data")))
+    if tensorboard is not None:
+        require_tensorboard()  # an optional package: checked before the run exists
     dist = Distributed.from_env()
     finder = None
     if spec.lr == "auto":  # the LR range test on a copy, then the run with its suggestion
@@ -98,12 +101,15 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
                 "world_size": 1 if dist is None else dist.world}
         if finder is not None:
             meta["lr_find"] = {"suggestion": finder.suggestion, "rule": finder.rule}
-        folder = RunFolder.create(runs_dir, spec.run_id or new_run_id(spec.model), built.spec, meta)
+        data = built.data
+
+        def save_arrays(tmp: Path) -> None:  # arrays from Python live in the folder (made in the same step)
+            torch.save(join_batch(data.x, data.y, data.layout), tmp / ARRAYS_FILE)
+
+        folder = RunFolder.create(runs_dir, spec.run_id or new_run_id(spec.model), built.spec, meta,
+                                  fill=save_arrays if origin.data == "arrays" else None)
         if finder is not None:
             _put_artifact(folder, "lr_find", finder.artifact())
-        if origin.data == "arrays":
-            data = built.data
-            torch.save(join_batch(data.x, data.y, data.layout), folder.path / ARRAYS_FILE)
         return str(folder.path)
 
     path = Path(create() if dist is None else dist.share(create))

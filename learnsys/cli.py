@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import __version__, cli_export, cli_lr_find
+from . import __version__, cli_doctor, cli_export, cli_lr_find
 from .errors import EXIT_USAGE, LearnsysError
 from .json_floats import finite_json
 from .lectures import cli as lecture_cli
@@ -98,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     lecture_cli.add_parsers(sub, _add_common)
     cli_lr_find.add_parser(sub, _add_common)
     cli_export.add_parser(sub, _add_common)
+    cli_doctor.add_parser(sub, _add_common)
     return parser
 
 
@@ -234,10 +235,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .store import RunStore, STORE_FILENAME
+    from .store import STORE_FILENAME, RunStore
 
-    path = Path(args.runs_dir) / STORE_FILENAME
-    runs = RunStore(path, readonly=True).runs() if path.exists() else []
+    store = RunStore(Path(args.runs_dir) / STORE_FILENAME, readonly=True)  # no store file yet: no runs
+    runs, unlisted = store.runs(), store.unlisted_folders()
+    if unlisted:
+        print(f"note: {len(unlisted)} run folder(s) in {args.runs_dir} are not in the store ({', '.join(unlisted[:5])}"
+              f"); `learnsys doctor --runs-dir {args.runs_dir}` adds them.", file=sys.stderr)
     if args.json:
         print(json.dumps(finite_json([{k: r[k] for k in ("id", "kind", "data", "model", "step", "train_loss",
                                                           "dev_loss", "status")} for r in runs])))
@@ -302,6 +306,7 @@ COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "r
 COMMANDS.update(lecture_cli.COMMANDS)
 COMMANDS["lr-find"] = cli_lr_find.cmd_lr_find
 COMMANDS["export"] = cli_export.cmd_export
+COMMANDS.update(cli_doctor.COMMANDS)
 
 
 class _WarningLines(logging.Handler):
@@ -315,7 +320,6 @@ def _print_warnings() -> None:
     logger = logging.getLogger("learnsys")
     if not any(isinstance(h, _WarningLines) for h in logger.handlers):
         logger.addHandler(_WarningLines(logging.WARNING))
-        logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -66,3 +66,14 @@ class CallbackError(RunFailure):
     def __init__(self, callback: object, event: str, error: BaseException):
         super().__init__(f"Callback {type(callback).__name__} failed in {event}: {type(error).__name__}: {error}")
         self.callback, self.event, self.error = callback, event, error
+
+
+class RunInUseError(StoreError):
+    """Another process trains this run right now (it holds the run folder's lock)."""
+
+
+class RunIdError(SpecError, StoreError):
+    """A run id that cannot name a new run: malformed, reserved (a file of the runs dir) or taken.
+    A usage error (exit 2); also a StoreError for readers that catch the store's errors."""
+
+    exit_code = EXIT_USAGE

@@ -1,30 +1,41 @@
 """Run folders: `<runs-dir>/<run-id>/` with spec.toml, meta.json, log.txt and checkpoints/.
 
-    folder = RunFolder.create(runs_dir, run_id, spec, meta)   # all or nothing
+    folder = RunFolder.create(runs_dir, run_id, spec, meta)   # folder + store row: both or neither
     folder = RunFolder.find("20261127-120000-linear-1a2b", runs_dir="runs")  # id or path
-    folder.mark_running(); ...; folder.clear_running()       # `pid` while a process trains it
+    with folder.lock(): ...train...                           # one writer per run
 
-The `pid` file says which process trains the run right now. A run whose store status is
-'running' but whose process is gone was killed (kill -9, power loss): `store.live_status`
-reports it as 'interrupted', and `resume` refuses to start while the process still lives.
+Creating a run is one step. The folder is built under a hidden temporary name, then, inside
+the store transaction that inserts its row and 'start' event, renamed into place: a rename
+is atomic, and two processes creating the same id get one winner and one clear refusal (the
+loser removes only the temporary folder it made). A kill leaves either nothing (a hidden
+`.new-*` folder that `learnsys doctor` removes) or the whole run; in the one case the kernel
+can make in between (killed after the rename, before the commit) the folder is the source of
+truth and the store rebuilds the row from it the first time it is written.
+
+While a process trains a run it holds the folder's OS lock (store/lock.py): a second
+`train`/`resume` is refused with the holder's pid, and a 'running' run nobody holds was killed
+('interrupted').
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import secrets
 import shutil
-import socket
+import signal
+import threading
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
-from .errors import LearnsysError, ModelError
+from .errors import LearnsysError, ModelError, RunIdError, StoreError
 from .origin import PARTS, Origin
 from .spec import RunSpec
-from .store import PID_FILENAME, STORE_FILENAME, RunStore, check_run_id, training_pid
+from .store import STORE_FILENAME, RunLock, RunStore, check_run_id, training_pid
+from .store.names import NEW_FOLDER_PREFIX
 
 
 def new_run_id(label: str) -> str:
@@ -37,12 +48,34 @@ def new_run_id(label: str) -> str:
 
 
 def check_writable(runs_dir: Path) -> None:
+    """The runs dir exists and can be written, else one line (exit 2: the --runs-dir given is wrong)."""
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise LearnsysError(f"Cannot create the runs dir {runs_dir}: {e.strerror}. Pass a writable --runs-dir.") from None
+        raise LearnsysError(f"Cannot create the runs dir {runs_dir}: {e.strerror}. Pass a writable --runs-dir.") \
+            from None
     if not os.access(runs_dir, os.W_OK | os.X_OK):
         raise LearnsysError(f"The runs dir {runs_dir} is not writable. Pass a writable --runs-dir.")
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT/SIGTERM that arrive inside the block take effect after it (main thread only):
+    a Ctrl-C cannot land between a run's folder appearing and its row being committed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, _frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        for sig in pending:
+            signal.raise_signal(sig)
 
 
 class RunFolder:
@@ -67,31 +100,56 @@ class RunFolder:
         return self.path / "log.txt"
 
     @classmethod
-    def create(cls, runs_dir: Path, run_id: str, spec: RunSpec, meta: dict) -> "RunFolder":
-        """The run's folder (spec.toml, meta.json, checkpoints/) and its row in the store, with a
-        'start' event; `meta["kind"]` is 'train' or 'search'."""
+    def create(cls, runs_dir: Path, run_id: str, spec: RunSpec, meta: dict, *,
+               fill: Callable[[Path], None] | None = None) -> "RunFolder":
+        """Make a run in one step: its folder (spec.toml, meta.json, checkpoints/ and whatever
+        `fill(folder)` writes) and its store row with a 'start' event, or nothing;
+        `meta["kind"]` is 'train', 'search' or 'lr-find'."""
         check_run_id(run_id)
         path = runs_dir / run_id
         if path.exists():
-            raise LearnsysError(f"Run folder {path} already exists. Choose another --run-id, or resume it with "
-                                f"`learnsys resume {run_id}`.")
+            raise RunIdError(f"Run folder {path} already exists. Choose another --run-id, or resume it with "
+                             f"`learnsys resume {run_id}`.")
+        store = RunStore(runs_dir / STORE_FILENAME)  # first: a read-only or full store fails before anything exists
+        tmp = runs_dir / f"{NEW_FOLDER_PREFIX}{run_id}.{os.getpid()}.{secrets.token_hex(3)}"
+        placed = False
+
+        def place() -> None:
+            nonlocal placed
+            try:
+                os.rename(tmp, path)  # atomic; refused when another process's folder is already there
+            except OSError:
+                if path.exists():
+                    raise RunIdError(f"Run folder {path} already exists (another process created it just now). "
+                                     "Choose another --run-id.") from None
+                raise
+            placed = True
+
+        committed = False
         try:
-            (path / "checkpoints").mkdir(parents=True)
-            spec.save(path / "spec.toml")
-            (path / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-        except OSError as e:
-            shutil.rmtree(path, ignore_errors=True)
-            raise LearnsysError(f"Cannot create run folder {path}: {e.strerror}. Check the runs dir.") from None
-        folder = cls(path)
-        kind = meta.get("kind", "train")
-        store = RunStore(folder.store_path)
-        try:
-            store.create_run(run_id, kind=kind, spec=spec.to_dict(), folder=str(path.resolve()), data=spec.data,
-                             model=spec.model, total_steps=None)
-            store.add_event(run_id, 0, "start", f"Run created: {spec.model} on {spec.data}.")
+            (tmp / "checkpoints").mkdir(parents=True)
+            spec.save(tmp / "spec.toml")
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+            if fill is not None:
+                fill(tmp)
+            with _signals_deferred():
+                store.create_run(run_id, kind=meta.get("kind", "train"), spec=spec.to_dict(), folder=str(path.resolve()),
+                                 data=spec.data, model=spec.model, event=f"Run created: {spec.model} on {spec.data}.",
+                                 before_commit=place)
+                committed = True
+        except BaseException as e:
+            if not committed:
+                if placed:  # the row did not commit: take back the folder this process just placed
+                    with contextlib.suppress(OSError):
+                        os.rename(path, tmp)
+                shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise StoreError(f"Cannot create run folder {path}: {e.strerror or e}. Check the runs dir (free "
+                                 "space, permissions); nothing was left behind.") from None
+            raise
         finally:
             store.close()
-        return folder
+        return cls(path)
 
     @classmethod
     def find(cls, run: str, runs_dir: str | Path = "runs") -> "RunFolder":
@@ -119,19 +177,13 @@ class RunFolder:
 
     # -- which process trains the run -----------------------------------------------------
 
-    @property
-    def pid_path(self) -> Path:
-        return self.path / PID_FILENAME
-
-    def mark_running(self) -> None:
-        self.pid_path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                             "started": time.time()}), encoding="utf-8")
-
-    def clear_running(self) -> None:
-        self.pid_path.unlink(missing_ok=True)
+    def lock(self) -> RunLock:
+        """The run's exclusive lock, to hold for as long as this process trains it:
+        `with folder.lock(): ...`; RunInUseError names the pid of a process that holds it."""
+        return RunLock(self.path)
 
     def training_pid(self) -> int | None:
-        """The pid of a live process on this machine that trains this run, else None."""
+        """The pid of the process that holds this run's lock (trains it), else None."""
         return training_pid(self.path)
 
     # -- what the run is and what it was built from ---------------------------------------

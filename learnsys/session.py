@@ -95,24 +95,24 @@ def run_session(built: Built, folder: RunFolder | None, state: dict | None, *, q
             if built.scheduler is not None:
                 built.scheduler.base_lrs = [new_lr for _ in built.scheduler.base_lrs]
     trainer.resumed_from = resume_step
-    if save_spec is not None and main:
-        save_spec.save(folder.path / "spec.toml")
-    try:
-        with graceful_stop(trainer):
-            if main:
-                folder.mark_running()  # after the handlers: a signal to this pid now stops gracefully
-            return trainer.fit()
-    except BaseException as e:
-        if not main:
-            raise
-        out = _record_failure(trainer, folder, e)
-        if out is e:
-            raise
-        raise out from e
-    finally:
-        if main:
-            folder.clear_running()
-        built.train_feed.close()
+    # One writer per run: the run folder's lock, held for as long as this process trains it (a
+    # second train/resume is refused, naming this pid, before it writes anything); the kernel
+    # drops it when the process dies, which is how a killed run reads 'interrupted'.
+    with folder.lock() if main else contextlib.nullcontext():
+        if save_spec is not None and main:
+            save_spec.save(folder.path / "spec.toml")
+        try:
+            with graceful_stop(trainer):
+                return trainer.fit()
+        except BaseException as e:
+            if not main:
+                raise
+            out = _record_failure(trainer, folder, e)
+            if out is e:
+                raise
+            raise out from e
+        finally:
+            built.train_feed.close()
 
 
 def _user_frame(error: BaseException) -> str:

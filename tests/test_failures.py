@@ -5,7 +5,6 @@ and a run that resumes once the cause is fixed, bitwise as if it had never faile
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import torch
 
@@ -30,9 +29,7 @@ class Net(nn.Module):
 
 
 def _rows(runs_dir, run_id, name="train/loss"):
-    con = sqlite3.connect(runs_dir / "learnsys.sqlite")
-    return [s for (s,) in con.execute("SELECT m.step FROM metrics m JOIN series s ON s.id = m.series_id "
-                                      "WHERE s.run_id = ? AND s.name = ? ORDER BY m.step", (run_id, name))]
+    return list(learnsys.load_run(run_id, runs_dir=runs_dir).metrics().get(name, ([], []))[0])
 
 
 def test_a_user_model_that_raises_keeps_its_rows_and_resumes_bitwise_after_the_fix(cli, runs_dir, tmp_path):

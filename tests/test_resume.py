@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import torch
 from learnsys import api
 from learnsys.errors import CallbackError, CheckpointError
 from learnsys.spec import RunSpec
-from learnsys.store import RunStore
+from learnsys.store import RunStore, lock_holder
 from learnsys.train.callbacks import Callback
 from learnsys.train.checkpoint import MANIFEST, Checkpointer, read_verified
 from learnsys.train.resume import exactness_limits
@@ -142,7 +141,6 @@ def test_no_good_checkpoint_is_one_error_and_changes_nothing(cli, runs_dir):
     assert lines[-1].startswith("error: Run a has no usable checkpoint") and "nothing was changed" in lines[-1]
     assert all(line.startswith("warning: Checkpoint") for line in lines[:-1]) and len(lines) == 1 + len(files) == 3
     assert snapshot(runs_dir, "a") == before
-    assert not (runs_dir / "a" / "pid").exists()
 
 
 def test_resume_of_a_finished_run_says_so_and_changes_nothing(cli, runs_dir, reference):
@@ -316,30 +314,32 @@ def test_a_failing_callback_marks_the_run_failed_not_running(runs_dir):
         train(runs_dir, "a", callbacks=[Boom()])
     rec = RunStore(runs_dir / "learnsys.sqlite", readonly=True).run("a")
     assert rec["status"] == "failed" and "disk on fire" in rec["message"]
-    assert not (runs_dir / "a" / "pid").exists()
 
 
 def test_a_killed_run_shows_interrupted_and_a_live_one_cannot_be_resumed(cli, runs_dir):
     train(runs_dir, "a", epochs=3)
     store = RunStore(runs_dir / "learnsys.sqlite")
-    store.update_run("a", status="running")  # what a kill -9 leaves behind
+    store.update_run("a", status="running")  # what a kill -9 leaves behind: nobody holds the run's lock
     store.close()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    pid_file = runs_dir / "a" / "pid"
-    import socket
-
-    pid_file.write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": 0}))
     assert status(runs_dir, "a") == "interrupted"
     r = cli("runs", "--runs-dir", runs_dir, "--json")
     assert [x["status"] for x in json.loads(r.out)] == ["interrupted"]
-    pid_file.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": 0}))
-    assert status(runs_dir, "a") == "interrupted"  # that pid is a process that started later: reused
-    pid_file.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}))
-    assert status(runs_dir, "a") == "running"
-    before = snapshot(runs_dir, "a")
-    r = resume_cli(cli, runs_dir, "a", "--epochs", "6")
-    assert r.code == 2 and f"still being trained by process {os.getpid()}" in r.err
-    assert snapshot(runs_dir, "a") == before
+    # A live trainer: another process that holds the run folder's lock.
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from learnsys.store import RunLock; "
+                               "lock = RunLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(60)",
+                               str(runs_dir / "a")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert status(runs_dir, "a") == "running"
+        before = snapshot(runs_dir, "a")
+        r = resume_cli(cli, runs_dir, "a", "--epochs", "6")
+        assert r.code == 2 and f"still being trained by process {holder.pid}" in r.err
+        assert len(r.err.strip().splitlines()) == 1
+        assert snapshot(runs_dir, "a") == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert status(runs_dir, "a") == "interrupted"  # the kernel dropped the lock with the process
 
 
 def test_changed_data_file_is_refused(cli, runs_dir, tmp_path):
@@ -374,7 +374,7 @@ def test_a_second_ctrl_c_stops_at_once_and_the_run_resumes_from_its_last_checkpo
 
     with pytest.raises(KeyboardInterrupt):
         train(runs_dir, "a", callbacks=[CtrlCTwice()])
-    assert status(runs_dir, "a") == "stopped" and not (runs_dir / "a" / "pid").exists()
+    assert status(runs_dir, "a") == "stopped" and lock_holder(runs_dir / "a") is None
     assert newest_state(runs_dir / "a")[0] == 10
     api.resume("a", runs_dir=runs_dir)
     assert_same_state(reference, runs_dir / "a")

@@ -17,12 +17,19 @@ from ..errors import LearnsysError
 from ..train.callbacks import Callback
 
 
+def require_tensorboard():
+    """SummaryWriter, or LearnsysError when the tensorboard package is missing (checked before a run exists)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise LearnsysError("--tensorboard needs the tensorboard package: `pip install tensorboard`; nothing was "
+                            "written.") from None
+    return SummaryWriter
+
+
 class TensorBoardSink(Callback):
     def __init__(self, log_dir: str | Path, run_id: str):
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            raise LearnsysError("--tensorboard needs the tensorboard package: `pip install tensorboard`.") from None
+        SummaryWriter = require_tensorboard()
         self._make_writer = lambda purge_step: SummaryWriter(str(Path(log_dir) / run_id), purge_step=purge_step)
         self.writer = None
 

@@ -68,11 +68,19 @@ class CallbackList:
         return bool(self._handlers[event])
 
     def emit(self, event: str, trainer: Any, logs: dict) -> None:
+        """Call each handler of `event`; a failure names the callback and the event. At the end of
+        a fit every callback is called even when one fails (each closes its files and
+        connections), and the first failure is raised after all of them."""
+        first: CallbackError | None = None
         for cb, handler in self._handlers[event]:
             try:
                 handler(trainer, logs)
             except Exception as e:
-                raise CallbackError(cb, event, e) from e
+                if event != "on_fit_end":
+                    raise CallbackError(cb, event, e) from e
+                first = first or CallbackError(cb, event, e)
+        if first is not None:
+            raise first from first.error
 
     def state_dict(self) -> dict:
         return {cb.state_key: cb.state_dict() for cb in self.callbacks if cb.state_key}

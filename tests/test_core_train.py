@@ -142,8 +142,8 @@ def test_metrics_epoch_means_dev_loss_lr_and_parameter_paths(runs_dir):
     assert lrs[:10] == [0.05] * 10 and lrs[10:] == [pytest.approx(0.025)] * 10
     assert m["dev/loss"][0] == [5, 10, 15, 20]
     params = run.params()
-    assert m["param/linear.weight"][1][-1] == params["linear.weight"].item()
-    assert m["param/linear.bias"][1][-1] == params["linear.bias"].item()
+    assert m["param/w"][1][-1] == params["linear.weight"].item()
+    assert m["param/b"][1][-1] == params["linear.bias"].item()
     # the dev loss at the end is the model's loss on the dev rows
     from learnsys.data import load_data, split
 

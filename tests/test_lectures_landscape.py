@@ -47,7 +47,7 @@ def test_landscape_of_a_trained_linear_run_draws_the_whole_path(cli, runs_dir, t
     r = cli("landscape", run.run_id, "--resolution", "21", "--png", png, "--runs-dir", runs_dir)
     assert r.code == 0, r.err
     art = _artifact(runs_dir, run.run_id)
-    assert art["kind"] == "exact" and art["params"] == ["linear.weight", "linear.bias"]
+    assert art["kind"] == "exact" and art["params"] == ["w", "b"]
     assert art["path"]["steps"] == list(range(51)) and png.stat().st_size > 5000
     final = run.params()
     assert art["path"]["x"][-1] == final["linear.weight"].item() and art["path"]["y"][-1] == final["linear.bias"].item()

@@ -34,7 +34,7 @@ from torch.func import functional_call
 
 from ..errors import LearnsysError
 from ..json_floats import finite_json
-from ..models import scalar_names
+from ..models import flat_index, resolve_names, scalar_names, short_names
 from .grid import evaluate_points
 
 MAX_PATH_POINTS = 2000       # the stored path is stride-sampled to at most this many points (first and last kept)
@@ -86,9 +86,13 @@ def exact_landscape(model: nn.Module, names: Sequence[str], x: torch.Tensor, y: 
     }
 
 
-def path_from_store(store, run_id: str, names: Sequence[str]) -> tuple[list[int], torch.Tensor]:
-    """The recorded 'param/<name>' series of a run as (steps, (P, D) values)."""
+def path_from_store(store, run_id: str, names: Sequence[str], long_names: dict[str, str] | None = None
+                    ) -> tuple[list[int], torch.Tensor]:
+    """The recorded 'param/<name>' series of a run as (steps, (P, D) values). `long_names`
+    ({'w': 'linear.weight'}) reads runs recorded before `w`/`b` named lecture 5's scalars."""
     series = [store.series(run_id, f"param/{n}") for n in names]
+    series = [s if s[0] or n not in (long_names or {}) else store.series(run_id, f"param/{long_names[n]}")
+              for n, s in zip(names, series)]
     steps = series[0][0]
     if not steps or any(len(s[0]) != len(steps) for s in series):
         return [], torch.empty(0, len(names), dtype=torch.float64)
@@ -198,7 +202,7 @@ def landscape_of_run(t, resolution: int = 51, on_progress: Callable | None = Non
     if 1 <= len(names) <= 2:
         store = RunStore(t.store_path, readonly=True)
         try:
-            steps, path = path_from_store(store, t.run_id, names)
+            steps, path = path_from_store(store, t.run_id, names, short_names(t.model))
         finally:
             store.close()
         start_model = copy.deepcopy(t.model)
@@ -219,17 +223,10 @@ def landscape_of_run(t, resolution: int = 51, on_progress: Callable | None = Non
 
 
 def scalar_position(model: nn.Module, name: str) -> tuple[torch.Tensor, int]:
-    """(parameter tensor, flat index) of a scalar name from `scalar_names`."""
-    params = dict(model.named_parameters())
-    if name in params:
-        return params[name].detach(), 0
-    pname, _, idx = name.partition("[")
-    p = params[pname].detach()
-    index = [int(i) for i in idx.rstrip("]").split(",")]
-    flat = 0
-    for i, s in zip(index, p.shape):
-        flat = flat * s + i
-    return p, flat
+    """(parameter tensor, flat index) of a scalar name (the naming rule of `models.resolve_names`)."""
+    ref = resolve_names(model, [name], what="landscape", error=LearnsysError)[0]
+    p = dict(model.named_parameters())[ref.param].detach()
+    return p, flat_index(p.shape, ref.index)
 
 
 def load_snapshots(folder: Path) -> tuple[torch.Tensor | None, list[int]]:

@@ -98,10 +98,13 @@ def _print_outcome(run) -> None:
     print(f"run {run.run_id} {result.status} at step {result.step}: {result.reason}  ({run.folder.path})")
     meta = run.folder.meta()
     if meta.get("scalar_names"):
+        from .models import LINEAR_SHORT_NAMES
+
+        short = {long: s for s, long in LINEAR_SHORT_NAMES if s in meta["scalar_names"]}  # lecture 5's w and b
         for name, value in run.params().items():
             values = value.reshape(-1).tolist()
             shown = repr(values[0]) if len(values) == 1 else ", ".join(map(repr, values))
-            print(f"{name} = {shown}")
+            print(f"{short.get(name, name)} = {shown}")
     if meta.get("n_features") == 1 and meta.get("loss") in ("mse", "mae"):
         for x, y in zip((4.0, 5.0), run.predict([[4.0], [5.0]]).tolist()):
             print(f"y_pred(x = {x}) = {', '.join(map(repr, y))}")

@@ -13,6 +13,7 @@ the loss turns them into what it needs once, before the loop.
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +24,13 @@ from .errors import DataError
 from .origin import ARRAYS
 
 LECTURE_X = [1.0, 2.0, 3.0]
-BUILTIN_LECTURE = {
-    "lecture": [2.0, 4.0, 6.0],            # lecture 2/3: y = 2x
-    "lecture-noisy": [2.02, 3.98, 6.01],   # lecture 2's exhaustive-search listing
-    "lecture-quadratic": [1.98, 4.12, 5.95],  # lectures 4 and 5
+BUILTIN_LECTURE = {                        # y at x = 1, 2, 3, named by the lecture listing that uses it
+    "lecture": [2.0, 4.0, 6.0],            # lectures 2-3: y = 2x (the slides; lecture 3's GD and SGD)
+    "lecture2": [2.02, 3.98, 6.01],        # lecture 2's exhaustive-search listing
+    "lecture4": [1.98, 4.12, 5.95],        # lecture 4's back-propagation listing (w1·x² + w2·x + b)
+    "lecture5": [1.98, 4.12, 5.95],        # lecture 5's linear regression listing: the default data
 }
+RENAMED = {"lecture-noisy": "lecture2", "lecture-quadratic": "lecture5"}   # old name -> name
 SKLEARN_SETS = ("diabetes", "iris", "wine", "breast_cancer", "digits")
 SYNTHETIC_SETS = ("synthetic-linear", "synthetic-classes")
 BUILTIN_NAMES = (*BUILTIN_LECTURE, *SYNTHETIC_SETS, *SKLEARN_SETS)
@@ -63,6 +66,10 @@ class DataSet:
 
 def load_data(name: str, *, target: list[str] | None = None, data_args: dict | None = None) -> DataSet:
     """Load a built-in set or a file; raise DataError with one line saying what and where."""
+    if name in RENAMED:
+        logging.getLogger("learnsys").warning(f"data set {name!r} is now called {RENAMED[name]!r} (the lecture "
+                                              "listing that uses it); the old name still works for now.")
+        name = RENAMED[name]
     if name in BUILTIN_LECTURE:
         x = torch.tensor([[v] for v in LECTURE_X])                  # (3, 1), as in lecture 5
         y = torch.tensor([[v] for v in BUILTIN_LECTURE[name]])      # (3, 1)

@@ -18,7 +18,7 @@ from learnsys.models import MAX_SCALARS, apply_init, build_model, scalar_names
 from learnsys.spec import RunSpec
 from learnsys.store import RunStore, StoreWriter
 
-MODELS = [("linear-nobias", "synthetic-linear"), ("linear", "synthetic-linear"), ("poly:3", "lecture-quadratic"),
+MODELS = [("linear-nobias", "synthetic-linear"), ("linear", "synthetic-linear"), ("poly:3", "lecture5"),
           ("mlp:8,8", "synthetic-linear"), ("logistic", "breast_cancer"), ("softmax", "iris"),
           ("mlp:16", "synthetic-classes")]
 OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam"]

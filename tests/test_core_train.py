@@ -56,18 +56,35 @@ def test_lecture5_example_twin_is_bitwise_equal_to_the_listing(tmp_path):
         assert torch.equal(twin["y_test"], y_test)
 
 
-def test_train_with_no_arguments_is_lecture5_on_the_lecture_data(cli, runs_dir):
-    w, b, y_test, losses = lecture5_listing(0, [2.0, 4.0, 6.0])
+def test_train_with_no_arguments_prints_the_lecture5_listings_numbers(cli, runs_dir):
+    w, b, y_test, losses = lecture5_listing(0, [1.98, 4.12, 5.95])   # the listing after torch.manual_seed(0)
     result = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir)
     assert result.code == 0, result.err
-    assert f"linear.weight = {w.item()!r}" in result.out
-    assert f"linear.bias = {b.item()!r}" in result.out
+    assert f"\nw = {w.item()!r}\n" in result.out           # the listing prints them as w and b
+    assert f"\nb = {b.item()!r}\n" in result.out
     assert f"y_pred(x = 4.0) = {y_test[0, 0].item()!r}" in result.out
     assert f"y_pred(x = 5.0) = {y_test[1, 0].item()!r}" in result.out
     run_id = result.out.split()[1]
     steps, values = RunStore(runs_dir / "learnsys.sqlite").series(run_id, "train/loss")
     assert steps == list(range(1, 1001))
     assert values == losses  # every step's loss, as the listing computes it
+
+
+def test_built_in_sets_are_named_by_the_listings_and_old_names_still_work(cli, runs_dir):
+    from learnsys.data import load_data
+
+    assert load_data("lecture").y[:, 0].tolist() == [2.0, 4.0, 6.0]                 # lectures 2-3
+    assert torch.equal(load_data("lecture2").y, torch.tensor([[2.02], [3.98], [6.01]]))
+    assert torch.equal(load_data("lecture4").y, load_data("lecture5").y)
+    assert torch.equal(load_data("lecture5").y, torch.tensor([[1.98], [4.12], [5.95]]))
+    new = cli("train", "--no-ui", "--quiet", "--epochs", "20", "--data", "lecture5", "--runs-dir", runs_dir)
+    old = cli("train", "--no-ui", "--quiet", "--epochs", "20", "--data", "lecture-quadratic", "--runs-dir", runs_dir)
+    assert old.code == 0 and new.err == ""
+    assert old.err.strip().splitlines() == ["warning: data set 'lecture-quadratic' is now called 'lecture5' (the "
+                                            "lecture listing that uses it); the old name still works for now."]
+    assert old.out.splitlines()[1:] == new.out.splitlines()[1:]                     # the same numbers
+    noisy = cli("search", "--data", "lecture-noisy", "--grid", "w=2", "--no-store")
+    assert noisy.code == 0 and "'lecture2'" in noisy.err and "MSE = 0.000300" in noisy.out
 
 
 def test_one_sample_sgd_matches_the_plain_per_sample_loop(runs_dir):

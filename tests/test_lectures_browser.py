@@ -63,15 +63,15 @@ def env(tmp_path_factory):
 
     runs = tmp_path_factory.mktemp("lectures") / "runs"
     ids = {
-        "curve": _run_id(_cli("search", "--data", "lecture-noisy", "--grid", "w=0:4:0.1", "--json", "--runs-dir", runs)),
+        "curve": _run_id(_cli("search", "--data", "lecture2", "--grid", "w=0:4:0.1", "--json", "--runs-dir", runs)),
         "heatmap": _run_id(_cli("search", "--model", "linear", "--grid", "w=0:4:0.1", "b=-2:2:0.1", "--json",
                                 "--runs-dir", runs)),
-        "table": _run_id(_cli("search", "--model", "poly:2", "--data", "lecture-quadratic", "--grid", "w1=-1:1",
+        "table": _run_id(_cli("search", "--model", "poly:2", "--data", "lecture5", "--grid", "w1=-1:1",
                               "w2=0:3", "b=-1:1", "--samples", "500", "--json", "--runs-dir", runs)),
     }
     learnsys.fit("linear", "lecture", runs_dir=runs, run_id="lin", epochs=60, lr=0.05, quiet=True)
     _cli("landscape", "lin", "--resolution", "21", "--json", "--runs-dir", runs)
-    learnsys.fit("poly:2", "lecture-quadratic", runs_dir=runs, run_id="poly", epochs=3, quiet=True,
+    learnsys.fit("poly:2", "lecture5", runs_dir=runs, run_id="poly", epochs=3, quiet=True,
                  init={"w1": 1.0, "w2": 1.0, "b": 1.0})
     _cli("graph", "poly", "--sample", "1", "--json", "--runs-dir", runs)
     learnsys.fit("mlp:" + ",".join(["3"] * 70), "synthetic-linear", runs_dir=runs, run_id="deep", epochs=1,

@@ -160,7 +160,7 @@ def test_cli_graph_and_gradcheck(cli, tmp_path):
 def test_cli_graph_of_a_trained_run_stores_the_artifact(cli, runs_dir):
     import learnsys
 
-    run = learnsys.fit("poly:2", "lecture-quadratic", runs_dir=runs_dir, epochs=5, quiet=True)
+    run = learnsys.fit("poly:2", "lecture5", runs_dir=runs_dir, epochs=5, quiet=True)
     r = cli("graph", run.run_id, "--sample", "2", "--runs-dir", runs_dir)
     assert r.code == 0, r.err
     assert "y (target)  value 5.95" in r.out

@@ -64,7 +64,7 @@ def test_live_landscape_during_training():
 
     runs_dir = Path(tempfile.mkdtemp()) / "runs"
     cb = LiveLandscape(runs_dir / "learnsys.sqlite", "live", min_interval=0.02)
-    learnsys.fit("linear-nobias", "lecture-noisy", runs_dir=runs_dir, run_id="live", epochs=400, lr=0.01,
+    learnsys.fit("linear-nobias", "lecture2", runs_dir=runs_dir, run_id="live", epochs=400, lr=0.01,
                  quiet=True, callbacks=[cb])
     assert cb.error is None and cb.writes >= 1
     art = _artifact(runs_dir, "live")

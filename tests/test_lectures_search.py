@@ -132,7 +132,7 @@ def test_chunks_under_a_memory_cap_give_the_same_losses():
 
 
 def test_sampled_points_give_a_top_k_table():
-    r = search("poly:2", "lecture-quadratic", parse_grid(["w1=-1:1", "w2=0:3", "b=-1:1"], box=True), samples=500)
+    r = search("poly:2", "lecture5", parse_grid(["w1=-1:1", "w2=0:3", "b=-1:1"], box=True), samples=500)
     art = r.artifact(top=7)
     assert art["kind"] == "table" and len(art["top"]) == 7 and r.meta["total"] == 500
     losses = [t["loss"] for t in art["top"]]
@@ -162,7 +162,7 @@ def test_compiled_path_matches_vmap():
 
 def test_cli_search_prints_the_table_stores_the_run_and_writes_a_png(cli, runs_dir, tmp_path):
     png = tmp_path / "mse.png"
-    r = cli("search", "--data", "lecture-noisy", "--model", "linear-nobias", "--grid", "w=0:4:0.1",
+    r = cli("search", "--data", "lecture2", "--model", "linear-nobias", "--grid", "w=0:4:0.1",
             "--png", png, "--runs-dir", runs_dir)
     assert r.code == 0, r.err
     assert "w = 2.0" in r.out and "best: w = 2.0" in r.out and png.stat().st_size > 5000

@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 from ..errors import LearnsysError
+from ..spec import RunSpec
 from ..spec_flags import MODEL_AND_DATA, add_spec_flags, spec_overrides
 
 # Each verb's own starting values for the RunSpec fields it takes (the rest are the spec's).
-SEARCH_DEFAULTS = {"model": "linear-nobias"}   # lecture 2: y = x·w
+SEARCH_DEFAULTS = {"model": "linear-nobias", "data": "lecture"}   # lecture 2: y = x·w on y = 2x
 GRAPH_DEFAULTS = {"model": "poly:2"}           # lecture 4: y = w1·x² + w2·x + b
 GRAPH_FIELDS = ("model", "model_args", "init", "loss", "seed")
 
@@ -68,7 +69,7 @@ def add_parsers(sub, add_common) -> None:
 
 def _model_and_data(args: argparse.Namespace, defaults: dict) -> tuple[str, str, dict]:
     fields = spec_overrides(args, defaults)
-    return fields.pop("model", "linear"), fields.pop("data", "lecture"), fields
+    return fields.pop("model", "linear"), fields.pop("data", RunSpec.data), fields
 
 
 def cmd_search(args: argparse.Namespace) -> int:

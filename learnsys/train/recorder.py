@@ -6,9 +6,10 @@ into a `MetricBatch` with one `.tolist()` per kind of value, and the loop hands 
 flushes when the buffer is large, when `max_age` seconds have passed, and before every
 checkpoint.
 
-Series: 'train/loss' and 'lr' every step, 'param/<name>' every step for models with at most
-16 scalar parameters, 'train/loss_epoch' at epoch ends when an epoch has more than one
-batch, and whatever `add()` was given (dev metrics). A batch is columnar (name -> steps,
+Series: 'train/loss' and 'lr' every step, 'param/<name>' (the value after the step) and
+'grad/<name>' (∂loss/∂value of the batch the step used, as lecture 4's listing prints `w.grad`)
+every step for models with at most 16 scalar parameters, 'train/loss_epoch' at epoch ends
+when an epoch has more than one batch, and whatever `add()` was given (dev metrics). A batch is columnar (name -> steps,
 values), so its cost is per series, not per row; iterating it yields `(name, step, value)`
 rows in step order for sinks that want rows.
 """
@@ -21,6 +22,16 @@ from typing import Iterator, Sequence
 import torch
 
 from .state import Progress
+
+
+def _flatten_any(values) -> list[float]:
+    """A nested list from `.tolist()` as one flat list, in C order."""
+    if not isinstance(values, list):
+        return [values]
+    return [v for item in values for v in _flatten_any(item)]
+
+
+_FLATTEN = {0: lambda v: [v], 1: lambda v: v, 2: lambda v: [x for row in v for x in row]}  # by tensor dim
 
 
 class MetricBatch:
@@ -45,7 +56,7 @@ class MetricBatch:
 
 class MetricRecorder:
     def __init__(self, progress: Progress, param_names: list[str], params: list[torch.Tensor], *,
-                 epoch_means: bool, max_rows: int = 1024, max_age: float = 0.1):
+                 epoch_means: bool, max_rows: int = 1024, max_age: float = 0.1, device_buffers: bool | None = None):
         self.progress = progress
         self.param_names = param_names
         self.epoch_means = epoch_means
@@ -55,20 +66,29 @@ class MetricRecorder:
         # keeping a tensor per step and stacking them); on an accelerator it stays a detached
         # device tensor until the flush, so recording never waits for the device.
         device = params[0].device if params else torch.device("cpu")
-        self.on_cpu = device.type == "cpu"
+        self.on_cpu = device.type == "cpu" if device_buffers is None else not device_buffers  # (tests: either path)
         # Parameter values are read through flat views that share storage with the parameters, so
         # they follow every in-place update (optimizer steps, load_state_dict, rollbacks): on the
         # CPU numpy views read as one list of floats per step; on an accelerator the values land
         # in rows of one preallocated (max_rows, P) device buffer, read at the flush.
         views = [p.detach().reshape(-1) for p in params] if param_names else []
+        # Gradients are read after the step, where the loop leaves them until the next step's
+        # zero_grad (no torch optimiser changes .grad in place). `zero_grad()` sets them to None,
+        # so each step's are new tensors: no view can follow them. On the CPU `.tolist()` of
+        # each (about 0.3 µs) is the cheap read; on an accelerator they are copied into a buffer.
+        self._params = list(params) if param_names else []
+        self._flatten = [_FLATTEN.get(p.dim(), _flatten_any) for p in self._params]
+        self._no_grad = [[0.0] * p.numel() for p in self._params]   # a parameter the loss did not reach
         if self.on_cpu:
             self._views = [v.numpy() for v in views]
             self._param_rows: list[list[float]] = []
-            self._param_buf = None
+            self._grad_rows: list[list[float]] = []
+            self._param_buf = self._grad_buf = None
         else:
             self._views = views
             n_values = sum(v.numel() for v in views)
             self._param_buf = torch.empty(max_rows, n_values, dtype=views[0].dtype, device=device) if views else None
+            self._grad_buf = torch.empty_like(self._param_buf) if views else None
         self._first_step = 0
         self._losses: list = []            # floats on the CPU, 0-dim tensors on an accelerator
         self._lrs: list[float] = []
@@ -85,11 +105,19 @@ class MetricRecorder:
         if self._views:
             if self.on_cpu:
                 self._param_rows.append([value for view in self._views for value in view.tolist()])  # P floats
+                grads: list[float] = []
+                for p, flatten, zeros in zip(self._params, self._flatten, self._no_grad):
+                    g = p.grad
+                    grads.extend(zeros if g is None else flatten(g.tolist()))
+                self._grad_rows.append(grads)                                   # P floats
                 return
             row = len(self._losses) - 1
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
                 self._param_buf = torch.cat([self._param_buf, self._param_buf])
+                self._grad_buf = torch.cat([self._grad_buf, self._grad_buf])
             torch.cat(self._views, out=self._param_buf[row])                   # (P,)
+            torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(v)
+                       for p, v in zip(self._params, self._views)], out=self._grad_buf[row])   # (P,)
 
     def epoch_end(self, step: int) -> None:
         if self.epoch_means:
@@ -114,11 +142,16 @@ class MetricRecorder:
             if self._views:
                 if self.on_cpu:
                     columns = [list(c) for c in zip(*self._param_rows)]  # (P, n): one list per parameter
+                    grad_columns = [list(c) for c in zip(*self._grad_rows)]
                     self._param_rows.clear()
+                    self._grad_rows.clear()
                 else:
                     columns = self._param_buf[:n].T.tolist()
+                    grad_columns = self._grad_buf[:n].T.tolist()
                 for name, values in zip(self.param_names, columns):
                     series[f"param/{name}"] = (steps, values)
+                for name, values in zip(self.param_names, grad_columns):
+                    series[f"grad/{name}"] = (steps, values)
             if self.epoch_means:
                 series["train/loss_epoch"] = self._epoch_means(steps, losses)
             self._losses.clear()

@@ -59,6 +59,9 @@ def add_parsers(sub, add_common) -> None:
 
     p = sub.add_parser("landscape", help="the loss landscape of a trained run with the optimiser's path")
     p.add_argument("run", help="run id or run folder")
+    p.add_argument("--params", nargs="+", default=[], metavar="NAME",
+                   help="1 or 2 scalars for an exact surface over them, the others at their final values "
+                        "(e.g. --params w1 w2 for poly:2); default: exact for 1-2 scalars, else planes")
     p.add_argument("--resolution", type=int, default=51, help="grid points per axis (default 51)")
     p.add_argument("--threads", type=int, default=0, help="torch threads for the computation (default: all)")
     p.add_argument("--nice", type=int, default=0, help="lower this process's priority by N (0..19), e.g. beside a training")
@@ -161,7 +164,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     t = open_trained(args.run, args.runs_dir)
     with _ProgressBar("landscape", quiet=args.json) as on_progress:
-        art = landscape_of_run(t, resolution=args.resolution, on_progress=on_progress)
+        art = landscape_of_run(t, resolution=args.resolution, on_progress=on_progress, params=args.params)
     store = RunStore(t.store_path)
     store.put_artifact(t.run_id, "landscape", art)
     store.close()
@@ -182,11 +185,15 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         for label, i in (("start", 0), ("end", -1)):
             coords = ", ".join(f"{n} = {path[k][i]:.6g}" for n, k in zip(names, ("x", "y")))
             print(f"  {label}: {coords}  loss = {path['loss'][i]}")
+        if art.get("fixed"):
+            print("  the others at their final values: " + ", ".join(f"{n} = {v:.6g}" for n, v in art["fixed"].items()))
     else:
-        print(f"filter-normalised random plane ({args.resolution}x{args.resolution}) of {art['n_parameters']} "
-              "parameters" + (f"; PCA plane of the path explains {100 * sum(art['pca']['explained']):.1f}% of its "
-                              "variance" if "pca" in art else "; no snapshots for a PCA path (train with "
-                              "the landscape recorder)"))
+        print(f"random plane ({args.resolution}x{args.resolution}) of {art['n_parameters']} parameters"
+              + (f"; PCA plane of the path explains {100 * sum(art['pca']['explained']):.1f}% of its variance"
+                 if "pca" in art else "; no snapshots for a PCA path (train with the landscape recorder)"))
+        if art.get("scalars"):
+            print(f"  for the exact loss over two of {', '.join(art['scalars'])}: learnsys landscape {t.run_id} "
+                  f"--params {' '.join(art['scalars'][:2])}")
     print(f"stored as artifact 'landscape' of run {t.run_id}" + (f"; plot: {args.png}" if args.png else ""))
     return 0
 

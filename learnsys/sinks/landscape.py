@@ -23,8 +23,8 @@ from torch import nn
 
 from ..json_floats import finite_json
 from ..lectures.grid import evaluate_points
-from ..lectures.landscape import (MAX_PATH_POINTS, SNAPSHOTS_FILE, box_around, exact_landscape, path_from_store,
-                                  scalar_position, stride_indices)
+from ..lectures.landscape import SNAPSHOTS_FILE, box_around, exact_landscape, path_from_store, scalar_position
+from ..lectures.planes import MAX_PATH_POINTS, stride_indices
 from ..models import scalar_names, short_names
 from ..store import RunStore
 from ..train.callbacks import Callback

@@ -175,11 +175,11 @@ def test_graph_steps_through_the_backward_pass(page, env):
     assert g["visited"] == 0 and all("grad ?" in label for label in g["labels"])
     page.click("[data-artifact=graph] button[data-action=next]")
     g = page.evaluate(dbg)
-    assert g["visited"] == 1 and g["current"] == "mse_loss"
+    assert g["visited"] == 1 and g["current"] == "mean(r²)"       # the slides' MSE: r = ŷ − y, r², mean
     assert sum("grad ?" not in label for label in g["labels"]) == 1
     page.click("[data-artifact=graph] button[data-action=all]")
     g = page.evaluate(dbg)
-    assert g["visited"] == g["total"] == 11 and not any("grad ?" in label for label in g["labels"])
+    assert g["visited"] == g["total"] == 13 and not any("grad ?" in label for label in g["labels"])
     _shot(page, "graph")
     page.select_option("#lang", "zh")
     page.wait_for_function("() => document.querySelector('[data-artifact=graph] h3').textContent.startsWith('计算图')")

@@ -45,6 +45,8 @@ def add_parsers(sub, add_common) -> None:
     p.add_argument("--sample", type=int, default=0, help="row of the run's train data (default 0)")
     p.add_argument("--x", nargs="+", type=float, default=[], help="the sample's feature value(s)")
     p.add_argument("--y", nargs="+", type=float, default=[], help="the sample's target value(s)")
+    p.add_argument("--fused-loss", action="store_true",
+                   help="draw the loss as one node (mse_loss) instead of the slides' r = ŷ − y, r², mean")
     p.add_argument("--dot", default=None, help="also write the graph as Graphviz DOT to this file")
     p.add_argument("--json", action="store_true", help="machine-readable output (the graph artifact)")
     add_common(p)
@@ -112,14 +114,15 @@ def cmd_graph(args: argparse.Namespace) -> int:
         if not 0 <= args.sample < t.x.shape[0]:
             raise LearnsysError(f"--sample {args.sample} is out of range: run {t.run_id} has {t.x.shape[0]} train "
                                 f"rows (0..{t.x.shape[0] - 1}).")
-        graph = G.capture(t.model, t.x[args.sample:args.sample + 1], t.y[args.sample:args.sample + 1], t.loss_fn)
+        graph = G.capture(t.model, t.x[args.sample:args.sample + 1], t.y[args.sample:args.sample + 1], t.loss_fn,
+                          loss_steps=not args.fused_loss)
         graph.update(run=t.run_id, sample_index=args.sample, step=t.step, model=t.spec.model, loss_name=t.loss_name)
         store = RunStore(t.store_path)
         store.put_artifact(t.run_id, "graph", graph)
         store.close()
     else:
         model, _, fields = _model_and_data(args, GRAPH_DEFAULTS)
-        graph = G.graph_for(model, args.x, args.y, **fields)
+        graph = G.graph_for(model, args.x, args.y, loss_steps=not args.fused_loss, **fields)
     if args.dot:
         try:
             Path(args.dot).write_text(G.to_dot(graph), encoding="utf-8")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .data import DataSet, Standardizer, from_arrays, load_data, split
+from .data import DataSet, Standardizer, dev_indices, from_arrays, load_data, split
 from .errors import DataError, ModelError
 from .losses import build_loss, check_loss_fits, n_outputs_for, prepare_targets, resolve_loss_name
 from .models import apply_init, build_model, count_parameters, scalar_names
@@ -50,7 +50,8 @@ class Parts:
         return {**self.data.meta(), "loss": self.loss_name, "scaler": self.scaler.state_dict(),
                 "n_outputs": self.n_outputs, "n_parameters": count_parameters(self.model),
                 "scalar_names": self.param_names, "train_rows": self.train[0].shape[0],
-                "dev_rows": 0 if self.dev is None else self.dev[0].shape[0]}
+                "dev_rows": 0 if self.dev is None else self.dev[0].shape[0],
+                "dev_indices": dev_indices(self.data.n_rows, self.spec.dev, self.spec.seed)}
 
 
 def spec_and_objects(model: str | torch.nn.Module, data: str | DataSet | tuple, fields: dict, *,

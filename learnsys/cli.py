@@ -224,12 +224,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from . import api
 
-    info = api.load_run(args.run, runs_dir=args.runs_dir).summary()
+    run = api.load_run(args.run, runs_dir=args.runs_dir)
+    info = run.summary()
+    meta = run.folder.meta()
+    if meta.get("dev_rows"):  # which rows of the data set the seeded split held out
+        info["dev_indices"] = meta.get("dev_indices")
     if args.json:
         print(json.dumps(finite_json(info)))
-    else:
-        for key, value in info.items():
-            print(f"{key}: {value}")
+        return 0
+    for key, value in info.items():
+        if key == "dev_indices":
+            n_rows = meta["dev_rows"] + meta.get("train_rows", 0)
+            value = (f"{', '.join(map(str, value))} ({meta['dev_rows']} of the data set's {n_rows} rows, 0-based; "
+                     "the others are the train rows)") if value is not None else \
+                f"{meta['dev_rows']} of {n_rows} rows (too many to list; data.split_indices gives them)"
+        print(f"{key}: {value}")
     return 0
 
 

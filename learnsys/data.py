@@ -225,13 +225,27 @@ def split(ds: DataSet, dev: float, seed: int) -> tuple[DataSet, DataSet | None]:
     """A seeded train/dev split; dev == 0 returns the data unchanged (same rows, same order)."""
     if dev == 0:
         return ds, None
-    n_dev = max(1, int(round(ds.n_rows * dev)))
-    if n_dev >= ds.n_rows:
-        raise DataError(f"dev = {dev} leaves no train rows out of {ds.n_rows}. Use a smaller --dev.")
-    g = torch.Generator().manual_seed(seed + 7919)  # its own stream: the model init stays the listing's
-    perm = torch.randperm(ds.n_rows, generator=g)
-    dev_idx, train_idx = perm[:n_dev].sort().values, perm[n_dev:].sort().values
+    train_idx, dev_idx = split_indices(ds.n_rows, dev, seed)
     return ds.rows(train_idx), ds.rows(dev_idx)
+
+
+def split_indices(n_rows: int, dev: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows (0-based, ascending) of the train and the dev part of a seeded split."""
+    n_dev = max(1, int(round(n_rows * dev))) if dev else 0
+    if n_dev >= n_rows:
+        raise DataError(f"dev = {dev} leaves no train rows out of {n_rows}. Use a smaller --dev.")
+    g = torch.Generator().manual_seed(seed + 7919)  # its own stream: the model init stays the listing's
+    perm = torch.randperm(n_rows, generator=g)
+    return perm[n_dev:].sort().values, perm[:n_dev].sort().values
+
+
+def dev_indices(n_rows: int, dev: float, seed: int, limit: int = 10_000) -> list[int] | None:
+    """The dev rows of a split as a list, for a run's meta.json; None without a dev part or with
+    more than `limit` dev rows (they follow from `split_indices(n_rows, dev, seed)`)."""
+    if not dev:
+        return None
+    rows = split_indices(n_rows, dev, seed)[1]
+    return rows.tolist() if len(rows) <= limit else None
 
 
 @dataclass

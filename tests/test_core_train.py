@@ -3,6 +3,7 @@ SGD and mini-batches (bitwise), closed-form least squares, and the recorded metr
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -306,3 +307,25 @@ def test_runs_table_never_cuts_the_run_id(runs_dir):
     out = subprocess.run([sys.executable, "-m", "learnsys", "runs", "--runs-dir", str(runs_dir)], capture_output=True,
                          text=True, env={**os.environ, "COLUMNS": "60"}, timeout=60).stdout
     assert run.run_id in out  # whole, even in a narrow terminal: the other verbs take it
+
+
+def test_the_dev_split_names_its_rows_in_meta_and_show(cli, runs_dir, tmp_path):
+    from learnsys.data import load_data, split
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("x,y\n" + "".join(f"{i},{2 * i + 1}\n" for i in range(10)))
+    r = cli("train", "--data", csv, "--dev", "0.3", "--seed", "4", "--epochs", "2", "--run-id", "d", "--no-ui",
+            "--quiet", "--runs-dir", runs_dir)
+    assert r.code == 0, r.err
+    run = learnsys.load_run("d", runs_dir=runs_dir)
+    rows = run.folder.meta()["dev_indices"]
+    _, dev = split(load_data(str(csv)), 0.3, 4)
+    assert len(rows) == 3 and rows == sorted(rows)
+    assert dev.x[:, 0].tolist() == [float(i) for i in rows]        # row i of this file has x = i
+    shown = cli("show", "d", "--runs-dir", runs_dir)
+    line = next(l for l in shown.out.splitlines() if l.startswith("dev_indices: "))
+    assert line.startswith(f"dev_indices: {', '.join(map(str, rows))} (3 of the data set's 10 rows, 0-based")
+    assert json.loads(cli("show", "d", "--json", "--runs-dir", runs_dir).out)["dev_indices"] == rows
+    assert "dev_indices" not in cli("show", "d", "--runs-dir", runs_dir).out.replace(line, "")
+    no_dev = cli("train", "--epochs", "1", "--run-id", "n", "--no-ui", "--quiet", "--runs-dir", runs_dir)
+    assert no_dev.code == 0 and "dev_indices" not in cli("show", "n", "--runs-dir", runs_dir).out

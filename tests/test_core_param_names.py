@@ -56,8 +56,8 @@ def test_whole_tensor_and_element_of_it_clash():
 
 
 def test_train_search_and_graph_take_the_same_short_names(cli, runs_dir):
-    r = cli("train", "--no-ui", "--quiet", "--data", "lecture", "--init", "w=0", "b=1.5", "--epochs", "1", "--lr", "0.01",
-            "--runs-dir", runs_dir, "--run-id", "short")
+    r = cli("train", "--no-ui", "--quiet", "--data", "lecture", "--init", "w=0", "b=1.5", "--epochs", "1",
+            "--lr", "0.01", "--runs-dir", runs_dir, "--run-id", "short")
     assert r.code == 0, r.err
     m = learnsys.load_run("short", runs_dir=runs_dir).metrics()
     # one step of GD from w = 0, b = 1.5 on y = 2x (x = 1, 2, 3): dL/dw = 2/3·Σx(w·x + b − y) = −38/3

@@ -260,8 +260,8 @@ def test_steps_overrides_epochs_and_show_json_lists_exact_params(runs_dir, cli):
     predicted = json.loads(cli("predict", run_id, "--x", "4", "5", "--json", "--runs-dir", runs_dir).out)
     assert predicted["predictions"] == learnsys.load_run(run_id, runs_dir=runs_dir).predict([[4.0], [5.0]]).tolist()
     csv = cli("metrics", run_id, "--csv", "--runs-dir", runs_dir).out.splitlines()
-    # loss, lr, weight, bias per step, plus epoch means at steps 2, 4, 6 (2 batches per epoch)
-    assert csv[0] == "step,name,value" and len(csv) == 1 + 7 * 4 + 3
+    # loss, lr, w, b and their gradients per step, plus epoch means at steps 2, 4, 6 (2 batches per epoch)
+    assert csv[0] == "step,name,value" and len(csv) == 1 + 7 * 6 + 3
 
 
 def test_tensorboard_sink_writes_the_same_losses(cli, runs_dir, tmp_path):

@@ -24,16 +24,6 @@ import torch
 from .state import Progress
 
 
-def _flatten_any(values) -> list[float]:
-    """A nested list from `.tolist()` as one flat list, in C order."""
-    if not isinstance(values, list):
-        return [values]
-    return [v for item in values for v in _flatten_any(item)]
-
-
-_FLATTEN = {0: lambda v: [v], 1: lambda v: v, 2: lambda v: [x for row in v for x in row]}  # by tensor dim
-
-
 class MetricBatch:
     """Metrics flushed together: `series[name] = (steps, values)`, steps ascending."""
 
@@ -77,12 +67,11 @@ class MetricRecorder:
         # so each step's are new tensors: no view can follow them. On the CPU `.tolist()` of
         # each (about 0.3 µs) is the cheap read; on an accelerator they are copied into a buffer.
         self._params = list(params) if param_names else []
-        self._flatten = [_FLATTEN.get(p.dim(), _flatten_any) for p in self._params]
-        self._no_grad = [[0.0] * p.numel() for p in self._params]   # a parameter the loss did not reach
+        # (parameter, holds one value, zeros for a parameter the loss did not reach)
+        self._grad_readers = [(p, p.numel() == 1, [0.0] * p.numel()) for p in self._params]
         if self.on_cpu:
             self._views = [v.numpy() for v in views]
-            self._param_rows: list[list[float]] = []
-            self._grad_rows: list[list[float]] = []
+            self._param_rows: list[list[float]] = []   # per step: P values, then their P gradients
             self._param_buf = self._grad_buf = None
         else:
             self._views = views
@@ -103,13 +92,17 @@ class MetricRecorder:
         self._losses.append(loss.item() if self.on_cpu else loss.detach())
         self._lrs.append(lr)
         if self._views:
-            if self.on_cpu:
-                self._param_rows.append([value for view in self._views for value in view.tolist()])  # P floats
-                grads: list[float] = []
-                for p, flatten, zeros in zip(self._params, self._flatten, self._no_grad):
+            if self.on_cpu:  # one list per step (fewer objects for the garbage collector to track)
+                row = [value for view in self._views for value in view.tolist()]   # P floats
+                for p, one_value, zeros in self._grad_readers:
                     g = p.grad
-                    grads.extend(zeros if g is None else flatten(g.tolist()))
-                self._grad_rows.append(grads)                                   # P floats
+                    if g is None:
+                        row.extend(zeros)
+                    elif one_value:
+                        row.append(g.item())
+                    else:
+                        row.extend(g.reshape(-1).tolist())
+                self._param_rows.append(row)                                    # 2P floats
                 return
             row = len(self._losses) - 1
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
@@ -141,10 +134,9 @@ class MetricRecorder:
             series["lr"] = (steps, list(self._lrs))
             if self._views:
                 if self.on_cpu:
-                    columns = [list(c) for c in zip(*self._param_rows)]  # (P, n): one list per parameter
-                    grad_columns = [list(c) for c in zip(*self._grad_rows)]
+                    both = [list(c) for c in zip(*self._param_rows)]  # (2P, n): one list per value, then per gradient
+                    columns, grad_columns = both[:len(self.param_names)], both[len(self.param_names):]
                     self._param_rows.clear()
-                    self._grad_rows.clear()
                 else:
                     columns = self._param_buf[:n].T.tolist()
                     grad_columns = self._grad_buf[:n].T.tolist()

@@ -13,7 +13,7 @@ imported without importing torch.
 
 __version__ = "0.1.0"
 
-_LAZY = {"fit": "api", "load_run": "api", "resume": "api", "Run": "api",
+_LAZY = {"fit": "api", "load_run": "api", "resume": "api", "Run": "api", "lr_find": "api",
          "RunSpec": "spec", "LearnsysError": "errors"}
 
 __all__ = [*_LAZY, "__version__"]

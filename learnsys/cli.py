@@ -2,7 +2,8 @@
 
     learnsys train [--config run.toml] [--model poly:2 --lr 0.05 ...]   # no arguments: lecture 5
     learnsys resume RUN [--epochs 2000]
-    learnsys predict RUN --x 4 5 [--json]
+    learnsys predict RUN --x 4 5 [--json] [--checkpoint best|last|STEP]
+    learnsys export RUN --format safetensors|torchscript|onnx|state-dict     # cli_export.py
     learnsys runs [--json] | show RUN [--json] | metrics RUN --csv
     learnsys ui [--port P]
     learnsys search | landscape | graph | gradcheck        # the lecture views: lectures/cli.py
@@ -18,8 +19,9 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
-from . import __version__
+from . import __version__, cli_export, cli_lr_find
 from .errors import EXIT_USAGE, LearnsysError
 from .json_floats import finite_json
 from .lectures import cli as lecture_cli
@@ -65,8 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--x", nargs="+", type=float, help="input values (one feature: one value per row)")
-    src.add_argument("--input", help="CSV file with the feature columns of the run's data (header row)")
+    src.add_argument("--input", help="a CSV file with the run's feature columns (header row), or a .npz / .pt "
+                                     "file holding an array x shaped like the training inputs (N, ...)")
+    p.add_argument("--proba", action="store_true", help="classifiers: class probabilities instead of class ids")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--checkpoint", default="last", metavar="best|last|STEP",
+                   help="which checkpoint's weights (default: last, the newest good one)")
 
     p = sub.add_parser("runs", help="list the runs in the store")
     _add_common(p)
@@ -89,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", default=None, help="access token (generated when --host is not loopback)")
 
     lecture_cli.add_parsers(sub, _add_common)
+    cli_lr_find.add_parser(sub, _add_common)
+    cli_export.add_parser(sub, _add_common)
     return parser
 
 
@@ -96,6 +104,12 @@ def _print_outcome(run) -> None:
     """What lecture 5 prints at the end: the parameters and predictions for x = 4 and 5."""
     result = run.result
     print(f"run {run.run_id} {result.status} at step {result.step}: {result.reason}  ({run.folder.path})")
+    if result.status == "diverged":  # lecture 3: the learning rate is too high
+        lr = min(run.spec.lr / 10, 0.01)
+        print(f"the loss blew up: the learning rate is too high (lecture 3). Try a smaller --lr, e.g. {lr:g}, or "
+              f"`learnsys lr-find` to find one; `learnsys resume {run.run_id} --lr {lr:g}` continues from the last "
+              "good checkpoint", file=sys.stderr)
+        return
     meta = run.folder.meta()
     if meta.get("scalar_names"):
         from .models import LINEAR_SHORT_NAMES
@@ -175,22 +189,46 @@ def rows_from_csv(path: str, feature_names: list[str]) -> list[list[float]]:
     return values[:, [header.index(f) for f in feature_names]].tolist()
 
 
+def inputs_from_file(path: str) -> Any:
+    """`--input x.npz` (an array `x`, any shape) or `x.pt` (a saved tensor, or a dict with `x`)."""
+    import numpy as np
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise LearnsysError(f"Input file {p} does not exist. Check the path given to --input.")
+    try:
+        if p.suffix.lower() == ".npz":
+            with np.load(p, allow_pickle=False) as z:
+                return torch.from_numpy(z["x"] if "x" in z.files else z[z.files[0]])
+        obj = torch.load(p, weights_only=True, map_location="cpu")
+    except Exception as e:
+        raise LearnsysError(f"Cannot read input file {p}: {str(e).splitlines()[0][:200]}.") from None
+    return obj["x"] if isinstance(obj, dict) and "x" in obj else obj
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from . import api
 
     run = api.load_run(args.run, runs_dir=args.runs_dir)
-    predictor = run.predictor()
+    predictor = run.predictor(checkpoint=args.checkpoint)
     meta = predictor.meta
     if args.x is not None:
-        rows = rows_from_values(args.x, meta["n_features"])
+        inputs = rows_from_values(args.x, meta["n_features"])
+    elif Path(args.input).suffix.lower() in (".npz", ".pt"):
+        inputs = inputs_from_file(args.input)
     else:
-        rows = rows_from_csv(args.input, meta["feature_names"])
-    preds = predictor.predict(rows)
+        inputs = rows_from_csv(args.input, meta["feature_names"])
+    preds = predictor.predict(inputs, proba=args.proba)
+    if not isinstance(preds, list):  # a tensor of inputs from a file
+        inputs, preds = inputs.reshape(inputs.shape[0], -1).tolist(), preds.cpu().tolist()
     if args.json:
-        print(json.dumps(finite_json({"run": run.run_id, "inputs": rows, "predictions": preds})))
-    else:
-        for x, y in zip(rows, preds):
-            print(f"x = {', '.join(repr(v) for v in x)}  ->  y = {', '.join(repr(v) for v in y) if isinstance(y, list) else y}")
+        print(json.dumps(finite_json({"run": run.run_id, "inputs": inputs, "predictions": preds})))
+        return 0
+    for x, y in zip(inputs, preds):
+        shown_x = ", ".join(repr(v) for v in x[:8]) + (", ..." if len(x) > 8 else "")
+        shown_y = ", ".join(repr(v) for v in y) if isinstance(y, list) else repr(y)
+        print(f"x = {shown_x}  ->  y = {shown_y}")
     return 0
 
 
@@ -232,6 +270,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(finite_json(info)))
         return 0
+    confusion = info.pop("confusion", None)
     for key, value in info.items():
         if key == "dev_indices":
             n_rows = meta["dev_rows"] + meta.get("train_rows", 0)
@@ -239,6 +278,13 @@ def cmd_show(args: argparse.Namespace) -> int:
                      "the others are the train rows)") if value is not None else \
                 f"{meta['dev_rows']} of {n_rows} rows (too many to list; data.split_indices gives them)"
         print(f"{key}: {value}")
+    if confusion:
+        matrix = confusion["rows_true_columns_predicted"]
+        width = max(len(str(v)) for row in matrix for v in row) + 1
+        print(f"dev confusion matrix at step {confusion['step']} (rows: true class, columns: predicted):")
+        print("      " + "".join(f"{j:>{width}}" for j in range(len(matrix))))
+        for i, row in enumerate(matrix):
+            print(f"  {i:>3} " + "".join(f"{v:>{width}}" for v in row))
     return 0
 
 
@@ -262,6 +308,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "resume": cmd_resume, "predict": cmd_predict, "runs": cmd_runs,
             "show": cmd_show, "metrics": cmd_metrics, "ui": cmd_ui}
 COMMANDS.update(lecture_cli.COMMANDS)
+COMMANDS["lr-find"] = cli_lr_find.cmd_lr_find
+COMMANDS["export"] = cli_export.cmd_export
 
 
 class _WarningLines(logging.Handler):

@@ -56,6 +56,10 @@ class StoreError(RunFailure):
     """The run store cannot be read or written (damaged, deleted, read-only, full)."""
 
 
+class TrainingFailed(RunFailure):
+    """The user's code (model, loss, step, Dataset, scheduler, ...) raised inside the loop."""
+
+
 class CallbackError(RunFailure):
     """A callback (a sink or the user's) raised; names the callback and the event."""
 

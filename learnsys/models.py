@@ -2,6 +2,7 @@
 
     model = build_model("poly:2", n_features=1, n_outputs=1)      # w1·x² + w2·x + b
     model = build_model("my_models.py:Net", 4, 3, {"hidden": 32})  # any nn.Module
+    model = build_model("cnn:16,32", 64, 10, item_shape=(1, 8, 8))  # images (N, 1, 8, 8) -> (N, 10)
     scalar_names(model)   # ['w1', 'w2', 'b'] for models with <= 16 scalar parameters
     apply_init(model, {"w1": 1.0, "b": 0.0})
     resolve_names(model, ["w1", "b"], what="grid")   # [ScalarRef('w1', 'w1', (0,)), ...]
@@ -24,7 +25,7 @@ from torch import nn
 from .errors import LearnsysError, ModelError
 from .userclass import load_user_class
 
-BUILTIN_MODELS = ("linear-nobias", "linear", "poly:K", "mlp:H1,H2,...", "logistic", "softmax")
+BUILTIN_MODELS = ("linear-nobias", "linear", "poly:K", "mlp:H1,H2,...", "cnn:C1,C2,...", "logistic", "softmax")
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU}
 MAX_SCALARS = 16
 
@@ -49,7 +50,7 @@ class Linear(nn.Module):
         self.linear = nn.Linear(n_features, n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)  # (N, F) -> (N, O)
+        return self.linear(x if x.dim() <= 2 else x.flatten(1))  # (N, F) -> (N, O); images (N, C, H, W) flattened
 
 
 class Poly(nn.Module):
@@ -87,11 +88,34 @@ class MLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (N, F) -> (N, O)
+        return self.net(x if x.dim() <= 2 else x.flatten(1))  # (N, F) -> (N, O); images (N, C, H, W) flattened
 
 
-def build_model(name: str, n_features: int, n_outputs: int, args: dict | None = None) -> nn.Module:
-    """Build a built-in or user model; errors name the model and list what is allowed."""
+class CNN(nn.Module):
+    """One block per channel count, conv 3×3 (padding 1) → ReLU → max-pool 2×2, then a linear
+    head: `cnn:16,32` on 1×8×8 digits is 1→16 (8×8 → 4×4), 16→32 (4×4 → 2×2), 32·2·2 → n_outputs.
+    The layers are made in that order, so a plain nn.Sequential of the same layers built after
+    the same torch.manual_seed has the same initial weights."""
+
+    def __init__(self, item_shape: tuple[int, int, int], channels: list[int], n_outputs: int):
+        super().__init__()
+        c, h, w = item_shape
+        blocks: list[nn.Module] = []
+        for out in channels:
+            blocks += [nn.Conv2d(c, out, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c, h, w = out, h // 2, w // 2
+        self.features = nn.Sequential(*blocks)
+        self.head = nn.Linear(c * h * w, n_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)               # (N, C, H, W) -> (N, C_k, H / 2^k, W / 2^k)
+        return self.head(x.flatten(1))     # (N, C_k·H_k·W_k) -> (N, O)
+
+
+def build_model(name: str, n_features: int, n_outputs: int, args: dict | None = None, *,
+                item_shape: tuple[int, ...] | None = None) -> nn.Module:
+    """Build a built-in or user model; errors name the model and list what is allowed.
+    `item_shape` is one input row's shape, (C, H, W) for images; only `cnn` needs it."""
     args = dict(args or {})
     if name == "linear-nobias":
         _no_args(name, args)
@@ -113,10 +137,28 @@ def build_model(name: str, n_features: int, n_outputs: int, args: dict | None = 
         if activation not in ACTIVATIONS:
             raise ModelError(f"Unknown activation {activation!r} for {name}; use one of {', '.join(ACTIVATIONS)}.")
         return MLP(n_features, _int_list(name, name[4:]), n_outputs, activation)
+    if name.startswith("cnn:"):
+        _no_args(name, args)
+        return _cnn(name, _int_list(name, name[4:]), n_features, n_outputs, item_shape)
     if ":" in name:
         return _user_model(name, args)
     raise ModelError(f"Unknown model {name!r}; use one of {', '.join(BUILTIN_MODELS)}, "
                      "or a user nn.Module as path/to/file.py:Class or package.module:Class.")
+
+
+def _cnn(name: str, channels: list[int], n_features: int, n_outputs: int, item_shape) -> CNN:
+    shape = tuple(item_shape) if item_shape is not None else (n_features,)
+    if len(shape) != 3 or not all(isinstance(d, int) and d >= 1 for d in shape):
+        raise ModelError(f"Model {name!r} needs image data, items of shape (C, H, W); this data's items are "
+                         f"{shape}. Give image-shaped data (e.g. digits as 1x8x8 images) or use an mlp:H1,... model.")
+    c, h, w = shape
+    most = min(h, w).bit_length() - 1   # each block halves H and W; the last one must leave >= 1x1
+    if len(channels) > most:
+        fewer = f"Give at most {most} channel counts, e.g. cnn:{','.join(map(str, channels[:most]))}." if most \
+            else "Use an mlp:H1,... model."
+        raise ModelError(f"Model {name!r} has {len(channels)} block(s), but each halves H and W and {h}x{w} images "
+                         f"allow {most}. {fewer}")
+    return CNN((c, h, w), channels, n_outputs)
 
 
 def _no_args(name: str, args: dict) -> None:
@@ -130,7 +172,8 @@ def _int_list(name: str, text: str) -> list[int]:
     except ValueError:
         values = []
     if not values or any(v < 1 for v in values):
-        raise ModelError(f"Model {name!r}: {text!r} must be positive integers separated by commas, e.g. mlp:64,64.")
+        example = {"poly": "poly:2", "cnn": "cnn:16,32"}.get(name.split(":")[0], "mlp:64,64")
+        raise ModelError(f"Model {name!r}: {text!r} must be positive integers separated by commas, e.g. {example}.")
     return values
 
 

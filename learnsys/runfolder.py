@@ -19,9 +19,10 @@ import shutil
 import socket
 import time
 from pathlib import Path
+from typing import Iterable
 
 from .errors import LearnsysError, ModelError
-from .origin import ARRAYS_FILE, Origin
+from .origin import PARTS, Origin
 from .spec import RunSpec
 from .store import PID_FILENAME, STORE_FILENAME, RunStore, check_run_id, training_pid
 
@@ -142,15 +143,17 @@ class RunFolder:
     def origin(self) -> Origin:
         return Origin.from_meta(self.meta(), self.spec())
 
-    def rebuild_spec(self, *, model_given: bool, hint: str) -> RunSpec:
+    def rebuild_spec(self, *, given: Iterable[str] = (), hint: str, needs: Iterable[str] = PARTS) -> RunSpec:
         """The spec from which this run's parts are built again (resume, predict, the lecture
-        views): arrays given from Python come from the folder's data.npz. A model that was a
-        Python object has no name to rebuild it from; without it, one line says what to pass
-        (`hint`)."""
-        spec, origin = self.spec(), self.origin()
-        if origin.model == "object" and not model_given:
-            what = f" ({origin.model_type})" if origin.model_type else ""
-            raise ModelError(f"Run {self.run_id} was trained on a Python model object{what}; {hint}.")
+        views): arrays given from Python come from the run folder. Parts that were Python objects
+        have no name to rebuild them from; unless those the caller `needs` are `given` again, one
+        line says which and how to pass them (`hint`)."""
+        spec, meta = self.spec(), self.meta()
+        origin = Origin.from_meta(meta, spec)
+        missing = [p for p in origin.objects() if p in set(needs) and p not in set(given)]
+        if missing:
+            what = ", ".join(f"{p} {origin.types[p]}" if p in origin.types else p for p in missing)
+            raise ModelError(f"Run {self.run_id} was built from Python objects ({what}); {hint}.")
         if origin.data == "arrays":
-            spec = spec.replace(data=str(self.path / ARRAYS_FILE))
+            spec = spec.replace(data=str(self.path / origin.arrays_file(meta)))
         return spec

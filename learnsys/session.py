@@ -11,11 +11,15 @@ graceful stop, and a failure is told to the sinks so the run never stays 'runnin
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import threading
+import traceback
 from pathlib import Path
 from typing import Iterator, Sequence
+
+import torch
+
+from .errors import RunFailure, TrainingFailed
 
 from .runfolder import RunFolder
 from .sinks.console import ConsoleSink
@@ -24,10 +28,10 @@ from .sinks.logfile import LogFileSink
 from .sinks.store import StoreSink
 from .sinks.tensorboard import TensorBoardSink
 from .spec import RunSpec
-from .losses import accuracy_fn
+from .losses import accuracy_fn, class_ids
 from .train.build import Built
 from .train.callbacks import Callback
-from .train.checkpoint import TEST_PAUSE_ENV, Checkpointer
+from .train.checkpoint import Checkpointer
 from .train.loop import FitResult, Trainer
 
 
@@ -67,15 +71,14 @@ def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: b
                              ConsoleSink(show=not quiet)]
     if tensorboard is not None:
         sinks.append(TensorBoardSink(tensorboard, folder.run_id))
-    if 1 <= len(built.param_names) <= 2:  # lectures 2-3: the exact loss surface with the path, live
+    if 1 <= len(built.param_names) <= 2 and not built.lazy:  # lectures 2-3: the exact surface with the path, live
         sinks.append(LiveLandscape(folder.store_path, folder.run_id))
     trainer = Trainer(model=built.model, optimizer=built.optimizer, scheduler=built.scheduler, loss_fn=built.loss_fn,
-                      train=built.train, dev=built.dev, spec=spec, callbacks=[*sinks, *callbacks],
-                      checkpointer=Checkpointer.with_test_pause(folder.checkpoints, spec.keep_checkpoints,
-                                                                os.environ.get(TEST_PAUSE_ENV)),
-                      param_names=built.param_names,
-                      accuracy_fn=None if built.dev is None else accuracy_fn(built.loss_name),
-                      checkpoint_at_start=checkpoint_at_start)
+                      train=built.train_feed, dev=built.dev_feed, spec=spec, callbacks=[*sinks, *callbacks],
+                      checkpointer=Checkpointer(folder.checkpoints, spec.keep_checkpoints),
+                      param_names=built.param_names, accuracy_fn=accuracy_fn(built.loss_name),
+                      checkpoint_at_start=checkpoint_at_start, step_fn=built.step_fn, layout=built.layout,
+                      n_classes=built.data.n_classes, class_ids=class_ids(built.loss_name))
     if state is not None:
         trainer.load_state_dict(state)
         if new_lr is not None:
@@ -91,20 +94,62 @@ def run_session(built: Built, folder: RunFolder, state: dict | None, *, quiet: b
             folder.mark_running()  # after the handlers: a signal to this pid now stops gracefully
             return trainer.fit()
     except BaseException as e:
-        _record_failure(trainer, e)
-        raise
+        out = _record_failure(trainer, folder, e)
+        if out is e:
+            raise
+        raise out from e
     finally:
         folder.clear_running()
+        built.train_feed.close()
 
 
-def _record_failure(trainer: Trainer, error: BaseException) -> None:
-    """The loop raised (a failing callback, out of memory, ...): finish any checkpoint write and
-    tell the sinks, so the store says 'failed' with the reason instead of 'running' forever."""
+def _user_frame(error: BaseException) -> str:
+    """Where the user's code raised: the innermost frame outside learnsys, torch and Python itself."""
+    skip = (str(Path(__file__).resolve().parent), str(Path(torch.__file__).resolve().parent),
+            str(Path(contextlib.__file__).resolve().parent))
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(skip)]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" ({Path(f.filename).name}:{f.lineno} in {f.name})"
+
+
+def _state_is_sane(trainer: Trainer) -> bool:
+    """Whether the state is that of the last completed step: the failure came before the next
+    step's update (in its forward, loss or backward), not inside the optimiser or the bookkeeping,
+    and no parameter is NaN or infinite."""
+    if trainer.updating or trainer.completed != trainer.progress.step:
+        return False
+    with torch.no_grad():
+        return all(bool(torch.isfinite(p).all()) for p in trainer.model.parameters())
+
+
+def _record_failure(trainer: Trainer, folder: RunFolder, error: BaseException) -> BaseException:
+    """The loop raised: keep what it had. Finish any checkpoint write, flush the metrics, write a
+    checkpoint of the last completed step when the state is sane, and tell the sinks (so the store
+    says 'failed' with the reason, and log.txt holds the traceback). Returns the error to raise:
+    one line naming the step and the user's frame, for anything that is not already one."""
     with contextlib.suppress(BaseException):
         trainer.checkpointer.wait()
-    status, reason = "failed", f"{type(error).__name__}: {error}".splitlines()[0]
     if isinstance(error, KeyboardInterrupt):
         status, reason = "stopped", "interrupted twice; resume continues from the last checkpoint"
+        out: BaseException = error
+    else:
+        step = trainer.progress.step
+        kept = ""
+        if not isinstance(error, RunFailure) and trainer.checkpointer is not None and _state_is_sane(trainer):
+            with contextlib.suppress(BaseException):
+                trainer.save_checkpoint()
+                kept = f"; checkpoint at step {step} written"
+        first = str(error).splitlines()[0] if str(error) else ""
+        status, reason = "failed", f"{type(error).__name__}: {first}{_user_frame(error)}"
+        out = error if isinstance(error, RunFailure) else TrainingFailed(
+            f"Run {folder.run_id} failed after step {step}: {reason}{kept}. The full traceback is in "
+            f"{folder.log_path}; fix the cause, then `learnsys resume {folder.run_id}`.")
     with contextlib.suppress(BaseException):
-        trainer.callbacks.emit("on_fit_end", trainer, {"step": trainer.progress.step, "epoch": trainer.progress.epoch,
-                                                       "status": status, "reason": reason})
+        trainer._flush()
+    with contextlib.suppress(BaseException):
+        trainer.callbacks.emit("on_fit_end", trainer, {
+            "step": trainer.progress.step, "epoch": trainer.progress.epoch, "status": status, "reason": reason,
+            "traceback": "".join(traceback.format_exception(error))})
+    return out

@@ -1,7 +1,8 @@
-"""Loading a user's class named as `path/to/file.py:Class` or `package.module:Class`.
+"""Loading a user's class or function named as `path/to/file.py:Name` or `package.module:Name`.
 
-Models (`--model my_net.py:Net`) and optimisers (`--optimizer my_opt.py:Lion`) are found
-this way. Errors say what was asked for, where it was looked for, and what to give instead.
+Models (`--model my_net.py:Net`), optimisers (`--optimizer my_opt.py:Lion`), data functions
+(`--data my_data.py:make`) and step functions (`--step my_step.py:step`) are found this way.
+Errors say what was asked for, where it was looked for, and what to give instead.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from pathlib import Path
 from .errors import LearnsysError
 
 
-def load_user_class(name: str, base: type, base_name: str, what: str,
-                    error: type[LearnsysError] = LearnsysError) -> type:
-    """The class `name` points to; it must subclass `base` ("an nn.Module"); `what` ("model")
-    names the kind of thing in messages."""
-    target, _, class_name = name.rpartition(":")
+def load_user_object(name: str, what: str, error: type[LearnsysError] = LearnsysError) -> object:
+    """The object `name` points to; `what` ("model", "data", ...) names it in messages."""
+    target, _, attr = name.rpartition(":")
+    if not target or not attr:
+        raise error(f"{what.capitalize()} {name!r}: give path/to/file.py:Name or package.module:Name.")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
-            raise error(f"{what.capitalize()} file {path} does not exist. Give path/to/file.py:ClassName.")
+            raise error(f"{what.capitalize()} file {path} does not exist. Give path/to/file.py:Name.")
+        # executed anew each time, so an edited file (a fix before `resume`) is what runs
         module_name = f"learnsys_user_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
@@ -37,9 +39,17 @@ def load_user_class(name: str, base: type, base_name: str, what: str,
             module = importlib.import_module(target)
         except ImportError as e:
             raise error(f"Cannot import module {target!r} for {what} {name!r}: {e}.") from None
-    cls = getattr(module, class_name, None)
-    if cls is None:
-        raise error(f"{target} has no class {class_name!r}.")
+    obj = getattr(module, attr, None)
+    if obj is None:
+        raise error(f"{target} has no {attr!r}; check the name after the colon in {name!r}.")
+    return obj
+
+
+def load_user_class(name: str, base: type, base_name: str, what: str,
+                    error: type[LearnsysError] = LearnsysError) -> type:
+    """The class `name` points to; it must subclass `base` ("an nn.Module"); `what` ("model")
+    names the kind of thing in messages."""
+    cls = load_user_object(name, what, error)
     if not (isinstance(cls, type) and issubclass(cls, base)):
-        raise error(f"{target}:{class_name} is not {base_name} subclass.")
+        raise error(f"{name} is not {base_name} subclass.")
     return cls

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set-up, done by ./run.sh and ./test.sh on first use (safe to run again).
-#   scripts/setup.sh         torch, then learnsys (editable)
-#   scripts/setup.sh --test  the same plus the test tools and Debian's chromium for the browser tests
+#   scripts/setup.sh         torch, then learnsys (editable): the core install (torch, numpy, rich,
+#                            tomli-w, starlette, uvicorn); `pip install -e ".[figures]"` adds matplotlib
+#   scripts/setup.sh --test  the same plus the test extra (test tools, matplotlib, scikit-learn) and
+#                            Debian's chromium for the browser tests
 # torch comes first and pinned: 2.13.0 is a local CPU build here; an unpinned torch would pull
 # a multi-GB CUDA build.
 set -euo pipefail

@@ -177,7 +177,9 @@ def test_softmax_on_iris_learns_and_predicts_classes(runs_dir):
     assert m["dev/accuracy"][1][-1] >= 0.85
     assert "param/linear.weight[2,3]" in m and "param/linear.bias[2]" in m  # 4*3 + 3 = 15 <= 16 scalars
     preds = run.predict([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
-    assert preds.tolist() == [[0.0], [2.0]]
+    assert preds.tolist() == [0, 2]                                      # class ids (N,)
+    proba = run.predict([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], proba=True)
+    assert proba.shape == (2, 3) and torch.allclose(proba.sum(1), torch.ones(2)) and proba.argmax(1).tolist() == [0, 2]
 
 
 def test_standardiser_is_fitted_on_train_rows_and_applied_by_predict(runs_dir):
@@ -229,7 +231,7 @@ def test_fit_on_arrays_and_load_run_predicts(runs_dir):
     assert torch.allclose(again.predict([[0.5]]), torch.tensor([[0.5]]), atol=1e-4)
     resumed_spec = learnsys.load_run(run.folder.path).spec
     assert resumed_spec.data == "<arrays>"
-    assert (run.folder.path / "data.npz").exists()
+    assert (run.folder.path / "data.pt").exists()
 
 
 def test_divergence_guard_rolls_back_and_lowers_lr(runs_dir):

@@ -23,6 +23,7 @@ from learnsys.store import RunStore
 from learnsys.train.callbacks import Callback
 from learnsys.train.checkpoint import MANIFEST, Checkpointer, read_verified
 from learnsys.train.resume import exactness_limits
+from learnsys.train.checkpoint_file import CHECKSUMS
 from .resume_checks import assert_bitwise, assert_same_state, newest_state
 
 # 90 train rows / batch 16 = 6 steps per epoch, 6 epochs = 36 steps; checkpoints at 0, 10,
@@ -85,12 +86,22 @@ def flip_bit(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def cut_header(path: Path) -> None:
+def cut_short(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:20])
 
 
-@pytest.mark.parametrize("damage, says", [(truncate, "fails its checksum"), (flip_bit, "fails its checksum"),
-                                          (cut_header, "has no valid header")])
+def lose_sidecar(path: Path) -> None:
+    (path.parent / f"{path.name}.json").unlink()
+
+
+def garble_sidecar(path: Path) -> None:
+    (path.parent / f"{path.name}.json").write_text('{"format": 2, "file": ')
+
+
+@pytest.mark.parametrize("damage, says", [(truncate, "its checksum file says"), (flip_bit, "fails its checksum"),
+                                          (cut_short, "truncated or corrupted"),
+                                          (lose_sidecar, "cannot be verified: its checksum file"),
+                                          (garble_sidecar, ".pt.json is unreadable")])
 def test_damaged_newest_checkpoint_is_reported_and_the_previous_one_used(cli, runs_dir, reference, damage, says):
     train(runs_dir, "a")
     newest = runs_dir / "a" / "checkpoints" / f"step-{TOTAL:08d}.pt"
@@ -201,17 +212,19 @@ def test_stop_then_resume_equals_the_uninterrupted_run(runs_dir, reference):
 
 
 def test_guard_rollback_target_survives_a_stop_off_the_checkpoint_schedule(runs_dir):
-    # lr 0.5 makes gradient descent on the lecture data diverge; the guard (checks every 50
-    # steps) rolls back to the state at the last multiple of checkpoint_every and halves lr,
-    # twice. A stop at step 73 must not move the second rollback's target (step 50's state).
+    # lr 0.5 makes gradient descent on the lecture data diverge; the guard (every step on the
+    # CPU) rolls back to the state at the last multiple of checkpoint_every and lowers lr (x0.5,
+    # then x0.05): at step 4 to step 0's state, at step 12 to step 10's. A stop at step 11 must
+    # not move the second rollback's target (step 10's state, taken before the stop).
     diverging = dict(data="lecture", data_args={}, dev=0.0, model="linear", optimizer="sgd", lr=0.5, scheduler="",
-                     scheduler_args={}, batch_size="full", epochs=150, eval_every=0, checkpoint_every=50, checkpoint_seconds=0)
+                     scheduler_args={}, batch_size="full", epochs=150, eval_every=0, checkpoint_every=10,
+                     checkpoint_seconds=0)
     train(runs_dir, "ref", **diverging)
     rollbacks = [e for e in RunStore(runs_dir / "learnsys.sqlite", readonly=True).events("ref")
                  if e["kind"] == "divergence"]
-    assert [e["step"] for e in rollbacks] == [50, 100]
-    run = train(runs_dir, "a", callbacks=[StopAtStep(73)], **diverging)
-    assert run.result.status == "stopped" and run.result.step == 73
+    assert [e["step"] for e in rollbacks] == [4, 12]
+    run = train(runs_dir, "a", callbacks=[StopAtStep(11)], **diverging)
+    assert run.result.status == "stopped" and run.result.step == 11
     assert "snapshot" in newest_state(runs_dir / "a")[1]["guard"]  # off schedule: the target travels along
     api.resume("a", runs_dir=runs_dir)
     assert_same_state(runs_dir / "ref", runs_dir / "a")
@@ -239,6 +252,7 @@ def test_async_write_error_is_raised_on_the_loop_thread(tmp_path):
     ckpt.save_async(1, {"w": torch.ones(3)})
     with pytest.raises(CheckpointError, match=r"Cannot write checkpoint .*step-00000001.pt: No space left on device"):
         ckpt.wait()
+    assert list((tmp_path / "c").iterdir()) == []  # no temp file left behind
     ckpt.before_rename = None
     ckpt.save_async(2, {"w": torch.ones(3)})
     ckpt.wait()
@@ -269,8 +283,9 @@ def test_a_kill_between_rename_and_manifest_loses_nothing(tmp_path):
     ckpt.save(30, {"w": torch.full((2,), 30.0)})
     ckpt.wait()  # superseded files are deleted on a helper thread
     entries = json.loads((tmp_path / MANIFEST).read_text())["checkpoints"]
-    assert [e["step"] for e in entries] == [20, 30] and all(len(e["sha256"]) == 64 for e in entries)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "step-00000020.pt", "step-00000030.pt"]
+    assert [e["step"] for e in entries] == [20, 30] and all(e["checksum"].split(":")[0] in CHECKSUMS for e in entries)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "step-00000020.pt", "step-00000020.pt.json",
+                                                         "step-00000030.pt", "step-00000030.pt.json"]
 
 
 def test_temp_files_and_stale_newer_checkpoints_are_removed_by_the_next_write(tmp_path):
@@ -283,8 +298,10 @@ def test_temp_files_and_stale_newer_checkpoints_are_removed_by_the_next_write(tm
     assert found.step == 20          # a resume continues from 20 and writes 30 again later
     ckpt.save(25, {"w": torch.zeros(2)})
     ckpt.wait()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [MANIFEST, "step-00000010.pt", "step-00000020.pt",
-                                                         "step-00000025.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".pt") == ["step-00000010.pt", "step-00000020.pt",
+                                                                               "step-00000025.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix != ".pt") == [
+        MANIFEST, "step-00000010.pt.json", "step-00000020.pt.json", "step-00000025.pt.json"]
 
 
 # -- run status after a crash -----------------------------------------------------------
@@ -481,21 +498,29 @@ def test_tensorboard_drops_what_a_killed_process_wrote_after_the_checkpoint(runs
 
 
 def test_a_full_disk_is_one_error_line_and_the_run_resumes_later(cli, runs_dir, reference, monkeypatch):
-    import learnsys.train.checkpoint as checkpoint
+    """The disk fills halfway through the payload of step 20 (torch.save then raises its own
+    RuntimeError): one error line, exit 1, the run failed, nothing half-written; resume is exact."""
+    from learnsys.train import checkpoint_file
 
-    real = checkpoint.write_state
+    real, written = checkpoint_file.write_fd, {}
 
-    def full_disk_at_20(path, state, before_rename=None):
-        if path.name == "step-00000020.pt":
+    def full_disk_in_step_20(fd, data):
+        name = os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))
+        written[name] = written.get(name, 0) + data.nbytes
+        if name == ".step-00000020.pt.tmp" and written[name] > 3000:
             raise OSError(28, "No space left on device")
-        return real(path, state, before_rename)
+        real(fd, data)
 
-    monkeypatch.setattr(checkpoint, "write_state", full_disk_at_20)
+    monkeypatch.setattr(checkpoint_file, "write_fd", full_disk_in_step_20)
     r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--config", write_config(runs_dir, "a"))
-    assert r.code == 1 and r.err.strip().splitlines()[-1].startswith("error: Cannot write checkpoint")
-    assert "No space left on device" in r.err and "Traceback" not in r.err
+    assert r.code == 1, r.err
+    assert r.err.count("\n") == 1 and r.err.startswith("error: Cannot write checkpoint")
+    assert "step-00000020.pt: No space left on device" in r.err and "the checkpoint at step 10 is intact" in r.err
     assert status(runs_dir, "a") == "failed"
-    monkeypatch.setattr(checkpoint, "write_state", real)
+    ckpts = runs_dir / "a" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == [MANIFEST, "step-00000010.pt", "step-00000010.pt.json"]
+    assert read_verified(ckpts / "step-00000010.pt")["progress"]["step"] == 10  # the previous one is intact
+    monkeypatch.setattr(checkpoint_file, "write_fd", real)
     assert resume_cli(cli, runs_dir, "a").code == 0
     assert_same_state(reference, runs_dir / "a")
     assert history(runs_dir, "a") == history(runs_dir, "ref")

@@ -3,9 +3,10 @@ checkpoint write, and stop it with SIGTERM/SIGINT; `learnsys resume` after each;
 must equal an uninterrupted run bit for bit: every parameter and optimiser/scheduler state
 tensor (read from the final checkpoints), `learnsys metrics --csv` row for row, predictions.
 
-Real processes (`learnsys train ... --no-ui --quiet`), real signals. The one test-only hook is
-LEARNSYS_TEST_CHECKPOINT_PAUSE (learnsys/train/checkpoint.py): it makes each checkpoint write
-sleep at a given phase so that a kill lands exactly there.
+Real processes (`learnsys train ... --no-ui --quiet`), real signals. A kill inside a write runs
+the same CLI through tests/checkpoint_pause.py, which sets the Checkpointer's hooks so that each
+write sleeps at one phase (before the renames, between the sidecar's and the .pt's, before the
+manifest) and the kill lands exactly there; production code reads no test switch.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from learnsys.store import RunStore
-from learnsys.train.checkpoint import MANIFEST, TEST_PAUSE_ENV, read_verified
+from learnsys.train.checkpoint import MANIFEST, read_verified
 
+from .conftest import REPO
 from .resume_checks import STATE_PARTS, assert_bitwise
 
 # 320 train rows / batch 16 = 20 steps per epoch, 20 epochs = 400 steps; dev evaluation every
@@ -34,14 +36,16 @@ SPEC = ["--data", "synthetic-linear", "--data-args", "size=400", "features=4", "
         "--scheduler-args", "step_size=3", "gamma=0.7", "--batch-size", "16", "--epochs", "20",
         "--eval-every", "10", "--checkpoint-every", "25", "--checkpoint-seconds", "0", "--keep-checkpoints", "2", "--seed", "3"]
 TOTAL_STEPS = 400
-ASYNC_FROM = 5  # the kills from this one on hit a run with --async-checkpoint (the second in-write kill included)
+ASYNC_FROM = 4  # the kills from this one on hit a run with --async-checkpoint (the last two in-write kills included)
 PREDICT_X = ["0.5", "-1", "2", "0.25", "3", "0", "-2", "1.5", "0.1", "0.2", "0.3", "0.4"]  # 3 rows x 4 features
 
 
-def start(runs: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "learnsys", *args, "--runs-dir", str(runs), "--no-ui", "--quiet"],
+def start(runs: Path, *args: str, pause: str | None = None) -> subprocess.Popen:
+    """`learnsys ARGS` as a real process; `pause` (a phase) makes each checkpoint write sleep there."""
+    program = ["-m", "learnsys"] if pause is None else ["-m", "tests.checkpoint_pause", pause, "30"]
+    return subprocess.Popen([sys.executable, *program, *args, "--runs-dir", str(runs), "--no-ui", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                            env={**os.environ, **(env or {})})
+                            cwd=REPO)
 
 
 def store_step(runs: Path, run_id: str, since: float) -> int:
@@ -80,12 +84,15 @@ def in_write(folder: Path, phase: str, since: float) -> bool:
         except FileNotFoundError:
             pass
     if phase == "before-rename":
-        return any(n.startswith(".step-") and n.endswith(".pt.tmp") for n in names)
+        return any(n.startswith(".step-") and n.endswith(".pt.json.tmp") for n in names)
+    if phase == "between-renames":  # the sidecar is in place, its .pt still a temp file
+        return any(n.startswith("step-") and n.endswith(".pt.json") and n[:-5] not in names
+                   and f".{n[:-5]}.tmp" in names for n in names)
     try:
         indexed = {e["file"] for e in json.loads((folder / MANIFEST).read_text())["checkpoints"]}
     except (OSError, ValueError, KeyError):
         indexed = set()
-    return any(n.startswith("step-") and n not in indexed for n in names)
+    return any(n.startswith("step-") and n.endswith(".pt") and n not in indexed for n in names)
 
 
 def final_state(runs: Path, run_id: str) -> dict:
@@ -116,22 +123,23 @@ def test_kill_anywhere_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, cl
 
     rng = random.Random(int(os.environ.get("LEARNSYS_KILL_SEED", "20261127")))  # another seed: other moments
     # Ten SIGKILLs once the run has passed a seeded-random step (plus a random few ms, so the
-    # moment is arbitrary: mid-step, mid-evaluation, mid-flush); two inside checkpoint writes;
-    # one SIGTERM and one SIGINT (graceful stops). Half of them with asynchronous checkpoints.
+    # moment is arbitrary: mid-step, mid-evaluation, mid-flush); three inside checkpoint writes
+    # (one at each phase); one SIGTERM and one SIGINT (graceful stops). Half of them with
+    # asynchronous checkpoints.
     plan: list[tuple] = [("kill", s) for s in sorted(rng.sample(range(1, TOTAL_STEPS - 60), 10))]
     plan.insert(2, ("kill-in-write", "before-rename"))
-    plan.insert(5, ("kill-in-write", "before-manifest"))
-    plan.insert(8, ("stop", signal.SIGTERM, plan[7][1] + 3))
-    plan.insert(11, ("stop", signal.SIGINT, plan[10][1] + 3))
+    plan.insert(4, ("kill-in-write", "between-renames"))
+    plan.insert(6, ("kill-in-write", "before-manifest"))
+    plan.insert(9, ("stop", signal.SIGTERM, plan[8][1] + 3))
+    plan.insert(12, ("stop", signal.SIGINT, plan[11][1] + 3))
     folder = runs / "victim" / "checkpoints"
     killed = stopped = in_writes = 0
     for i, action in enumerate(plan):
         args = ("train", *SPEC, "--run-id", "victim") if i == 0 else ("resume", "victim")
         if i == ASYNC_FROM:
             args += ("--async-checkpoint",)  # an allowed change; from here on checkpoints are written in the background
-        env = {TEST_PAUSE_ENV: f"{action[1]}:30"} if action[0] == "kill-in-write" else None
         since = time.time()
-        proc = start(runs, *args, env=env)
+        proc = start(runs, *args, pause=action[1] if action[0] == "kill-in-write" else None)
         if action[0] == "kill-in-write":
             reached = wait_for(lambda: in_write(folder, action[1], since), proc, f"a checkpoint write at {action[1]}")
             time.sleep(0.3)  # well inside the 30 s pause
@@ -155,7 +163,7 @@ def test_kill_anywhere_then_resume_is_bitwise_the_uninterrupted_run(tmp_path, cl
             in_writes += action[0] == "kill-in-write"
             # the store still says 'running', but its process is gone
             assert RunStore(runs / "learnsys.sqlite", readonly=True).run("victim")["status"] == "interrupted"
-    assert killed >= 12 and in_writes == 2 and stopped == 2
+    assert killed >= 13 and in_writes == 3 and stopped == 2
 
     ref_out, ref_err = reference.communicate(timeout=300)
     assert reference.returncode == 0, ref_err

@@ -82,6 +82,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from . import search as S
 
+    if args.png:
+        from .figures import require_matplotlib
+        require_matplotlib()
     grid = S.parse_grid(args.grid, box=args.samples > 0)
     model, data, fields = _model_and_data(args, SEARCH_DEFAULTS)
     with _ProgressBar("searching", quiet=args.json) as on_progress:
@@ -142,7 +145,7 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     if args.rows < 0:
         raise LearnsysError(f"--rows {args.rows} must be >= 0 (0: all rows).")
     model, data, fields = _model_and_data(args, {})
-    spec, _, _, _ = spec_and_objects(model, data, fields, where="flags")
+    spec, _, _ = spec_and_objects(model, data, fields, where="flags")
     parts = assemble(spec)
     x, y = parts.train
     x, y = (x[:args.rows], y[:args.rows]) if args.rows else (x, y)
@@ -159,6 +162,9 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
     if not 3 <= args.resolution <= 501:
         raise LearnsysError(f"--resolution {args.resolution} must be between 3 and 501 grid points per axis.")
+    if args.png:
+        from .figures import require_matplotlib
+        require_matplotlib()
     if args.nice:
         import os
         os.nice(max(0, min(19, args.nice)))

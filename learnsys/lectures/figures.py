@@ -15,7 +15,17 @@ from pathlib import Path
 from ..errors import LearnsysError
 
 
+def require_matplotlib() -> None:
+    """One line naming the install when the `figures` extra is missing; called before any work."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise LearnsysError("--png needs matplotlib, which is not installed: run `pip install 'learnsys[figures]'` "
+                            "(or `pip install matplotlib`), or leave out --png.") from None
+
+
 def _pyplot():
+    require_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -136,4 +146,22 @@ def save_landscape_png(art: dict, path: str | Path) -> None:
     if path_xy.get("x"):
         ax.legend(loc="upper right", fontsize=8)
     ax.set_title(art.get("title") or "loss landscape")
+    _save(fig, path)
+
+
+def save_lr_find_png(art: dict, path: str | Path) -> None:
+    """The LR range test: loss (raw and smoothed) against lr on a log axis, the suggestion marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(art["lrs"], art["losses"], color="#bbb", linewidth=0.8, label="loss")
+    ax.plot(art["lrs"], art["smoothed"], color="#1f77b4", label=f"smoothed (β = {art.get('beta', 0.9)})")
+    ax.axvline(art["suggestion"], color="#d62728", linestyle="--", label=f"suggested lr {art['suggestion']:.3g} "
+                                                                          f"({art['rule']})")
+    ax.set_xscale("log")
+    finite = [v for v in art["smoothed"] if v is not None]
+    if finite:
+        ax.set_ylim(min(finite) * 0.9, max(finite[0], min(finite) * 4) * 1.1)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.legend(fontsize=8)
     _save(fig, path)

@@ -311,8 +311,8 @@ def graph_for(model: str | nn.Module, x_values: list[float], y_values: list[floa
     if not x_values or not y_values:
         raise LearnsysError("graph needs one sample: --x with the feature value(s) and --y with the target(s), "
                             "e.g. --x 2 --y 4.")
-    spec, model_obj, sample, _ = spec_and_objects(model, ([list(x_values)], [list(y_values)]), spec_fields)
-    parts = assemble(spec, model=model_obj, data=sample)
+    spec, objects, _ = spec_and_objects(model, ([list(x_values)], [list(y_values)]), spec_fields)
+    parts = assemble(spec, objects)
     graph = capture(parts.model, *parts.train, parts.loss_fn, loss_steps=loss_steps)
     graph.update(model=spec.model, loss_name=parts.loss_name)
     return graph

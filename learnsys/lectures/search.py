@@ -187,8 +187,8 @@ def search(model: str | nn.Module = "linear-nobias", data: str | DataSet | tuple
         raise SearchError(f"Unknown search method {method!r}; use one of {', '.join(METHODS)}.")
     if not (isinstance(max_memory_mb, (int, float)) and max_memory_mb > 0):
         raise SearchError(f"--max-memory {max_memory_mb!r} must be a positive number of megabytes.")
-    spec, model_obj, data_obj, _ = spec_and_objects(model, data, spec_fields)
-    parts = assemble(spec, model=model_obj, data=data_obj, dtype=dtype)
+    spec, objects, _ = spec_and_objects(model, data, spec_fields)
+    parts = assemble(spec, objects, dtype=dtype)
     model_name, loss_name, seed = spec.model, parts.loss_name, spec.seed
     net, (x, y), ds, loss_fn = parts.model, parts.train, parts.data, parts.loss_fn   # (N, F), (N, T) or (N,)
     names = list(grid)

@@ -39,8 +39,8 @@ class TrainedRun:
 
 def open_trained(run: str, runs_dir: str | Path = "runs") -> TrainedRun:
     folder = RunFolder.find(str(run), runs_dir)
-    spec = folder.rebuild_spec(model_given=False, hint="the lecture views need a model by name or file "
-                                                       "(path/to/file.py:Class)")
+    spec = folder.rebuild_spec(needs=["model", "data", "loss", "step"],
+                               hint="the lecture views need a run whose model, data and loss have names or files")
     found = load_weights(folder)
     parts = assemble(spec)
     initial = {k: v.detach().clone() for k, v in parts.model.state_dict().items()}

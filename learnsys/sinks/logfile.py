@@ -58,6 +58,8 @@ class LogFileSink(Callback):
     def on_fit_end(self, trainer: Any, logs: dict) -> None:
         loss = "" if self._last_loss is None else f", last loss {self._last_loss:.6g}"
         self._write(f"run {logs['status']} at step {logs['step']}: {logs['reason']}{loss}")
+        if logs.get("traceback"):
+            self._write("traceback of the failure:\n" + logs["traceback"].rstrip())
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..json_floats import finite_json
 from ..store import RunStore, StoreWriter
 from ..train.callbacks import Callback
 
@@ -36,6 +37,19 @@ class StoreSink(Callback):
                 store.close()
         self.writer.put_run_update(self.run_id, status="running", total_steps=logs["total_steps"],
                                    step=logs["step"], epoch=logs["epoch"])
+
+    def on_evaluate(self, trainer: Any, logs: dict) -> None:
+        """A classifier's dev confusion matrix and image samples: the run's 'evaluation' artifact."""
+        if logs.get("confusion") is None and logs.get("samples") is None:
+            return
+        confusion = logs["confusion"]
+        store = RunStore(self.store_path)
+        try:
+            store.put_artifact(self.run_id, "evaluation", finite_json({
+                "step": logs["step"], "metrics": logs["metrics"],
+                "confusion": None if confusion is None else confusion.tolist(), "samples": logs.get("samples")}))
+        finally:
+            store.close()
 
     def on_metrics(self, trainer: Any, logs: dict) -> None:
         self.writer.put_series(self.run_id, logs["batch"].series)

@@ -12,7 +12,10 @@ Events, in the order the loop emits them:
     on_metrics(trainer, {"batch": MetricBatch})          # a few times a second
                                        # batch.series[name] = (steps, values); iterating the
                                        # batch yields (name, step, value) in step order
+    on_step(trainer, {"step", "loss", "inputs", "target"})   # every step, only when a callback has it
     on_epoch_end(trainer, {"epoch", "step"})
+    on_evaluate(trainer, {"step", "metrics": {"dev/loss", ...}, "confusion": (C, C) tensor | None,
+                          "samples": {"shape", "images", "true", "pred"} | None})
     on_checkpoint(trainer, {"step", "path"|None, "phase": "before"|"after"})
                                        # "before": make everything up to `step` durable now
     on_event(trainer, {"kind", "step", "message", "data"})       # divergence, resume, stop, ...
@@ -34,7 +37,9 @@ class Callback:
 
     def on_fit_start(self, trainer: Any, logs: dict) -> None: ...
     def on_metrics(self, trainer: Any, logs: dict) -> None: ...
+    def on_step(self, trainer: Any, logs: dict) -> None: ...
     def on_epoch_end(self, trainer: Any, logs: dict) -> None: ...
+    def on_evaluate(self, trainer: Any, logs: dict) -> None: ...
     def on_checkpoint(self, trainer: Any, logs: dict) -> None: ...
     def on_event(self, trainer: Any, logs: dict) -> None: ...
     def on_fit_end(self, trainer: Any, logs: dict) -> None: ...
@@ -48,7 +53,8 @@ class Callback:
 class CallbackList:
     """Calls every callback for an event; wraps a failure so it names the callback and event."""
 
-    EVENTS = ("on_fit_start", "on_metrics", "on_epoch_end", "on_checkpoint", "on_event", "on_fit_end")
+    EVENTS = ("on_fit_start", "on_metrics", "on_step", "on_epoch_end", "on_evaluate", "on_checkpoint", "on_event",
+              "on_fit_end")
 
     def __init__(self, callbacks: list[Callback]):
         self.callbacks = list(callbacks)
@@ -57,6 +63,9 @@ class CallbackList:
         self._handlers = {event: [(cb, getattr(cb, event)) for cb in self.callbacks
                                   if getattr(type(cb), event, None) is not getattr(Callback, event)]
                           for event in self.EVENTS}
+
+    def handles(self, event: str) -> bool:
+        return bool(self._handlers[event])
 
     def emit(self, event: str, trainer: Any, logs: dict) -> None:
         for cb, handler in self._handlers[event]:

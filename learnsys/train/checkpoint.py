@@ -1,61 +1,49 @@
-"""Checkpoints: atomic, checksummed writes; verified reads; keep the last k; optional async.
-
-A checkpoint file `step-00000100.pt` is a header line `LEARNSYS-CKPT 1 <sha256 hex>\\n`
-followed by the bytes of `torch.save(state)`. It is written to a temp file in the same
-folder, fsynced, renamed into place, and the folder is fsynced; then `manifest.json`
-(the index: file, step, sha256, size) is replaced by a rename. Each file carries its
-own checksum, so a missing or stale manifest loses nothing: `latest()` verifies every
-candidate, newest first, reports each damaged one in one line and returns the newest
-good one. Loading uses `torch.load(weights_only=True)`: no pickled code ever runs.
-
-The write streams `torch.save` straight into the temp file (no in-memory copy, no zip
-CRC32s: the sha256 covers every byte) and hashes each big chunk on a helper thread while
-it is written (sha256 and file writes both release the GIL); the header's checksum is
-filled in last, before the fsync. `save_async` copies the state to host memory on the
-caller's thread and writes on a background thread, one write at a time.
+"""Checkpoints of a run: keep the last k and one best, write in the background, find the
+newest good one, pick one by name (`best`, `last`, a step).
 
     ckpt = Checkpointer(run_folder / "checkpoints", keep=3)
-    ckpt.save(step, state)          # -> Path
-    ckpt.save_async(step, state)    # -> Path (written in the background); ckpt.wait() joins it
-    found, warnings = ckpt.latest() # -> (LoadedCheckpoint(state, step, path) | None, [one-line warnings])
+    ckpt.save(step, state)                       # -> Path; durable when it returns
+    ckpt.save_async(step, state)                 # -> Path (written in the background); ckpt.wait() joins it
+    ckpt.save_best(step, state, "dev/loss", 0.12)  # best-<step>.pt, kept beside the last k
+    found, warnings = ckpt.latest()              # -> (LoadedCheckpoint | None, [one-line warnings])
+    found, warnings = ckpt.select("best")        # "best", "last" or a step; one error line if absent
+
+One file is `checkpoint_file.py`'s business (plain torch.save bytes + a checksummed sidecar,
+atomic); this module owns the folder: which files are kept, `manifest.json` (an index of the
+sidecars for people and tools, rewritten after every write, never needed: every file carries
+its own sidecar, so a lost or stale manifest loses nothing) and the background writer.
+`latest()` verifies every candidate, newest first, reports each unusable one in one line and
+returns the newest good one. Loading uses `torch.load(weights_only=True)`: no pickled code runs.
+
+`save_async` copies the state to host memory on the caller's thread and writes on a
+background thread, one write at a time. A disk error (full, read-only, gone) becomes one
+CheckpointError line; the previous checkpoint is intact and no temp file is left.
+
+Test hooks (class attributes, so a driver can set them for every Checkpointer a run makes;
+tests/checkpoint_pause.py): `before_rename(tmp)` (temp files complete), `between_renames(path)`
+(sidecar in place, `.pt` not yet), `before_manifest(path)` (both in place, manifest not yet).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import re
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, LearnsysError
+from . import checkpoint_file as cf
+from .checkpoint_file import CheckpointUnusable, read_sidecar, read_verified, sidecar_path
 
-MAGIC = b"LEARNSYS-CKPT 1 "
-HEADER_LEN = len(MAGIC) + 64 + 1
 MANIFEST = "manifest.json"
-FILE_PATTERN = re.compile(r"^step-(\d+)\.pt$")
-TMP_PATTERN = re.compile(r"^\.(step-\d+\.pt|manifest\.json)\.tmp$")
-# Chunks at least this big are hashed on a helper thread while they are written. With two
-# CPUs or fewer the helper competes with the writer and with training (measured slower than
-# hashing in line on a busy 2-core machine), so there every chunk is hashed in line.
-_PARALLEL_HASH_BYTES = 1 << 20 if (os.cpu_count() or 1) > 2 else 1 << 62
-_WRITEBACK_BYTES = 8 << 20       # start writeback of the pages written so far every this many bytes
-_ADVISE = hasattr(os, "posix_fadvise")
-
-# Test-only hook (the kill harness, tests/test_resume_kill.py): "<phase>:<seconds>" makes every
-# checkpoint write sleep at that phase, so a SIGKILL can land inside it. Phases: before-rename
-# (temp file complete, not yet renamed) and before-manifest (renamed, manifest not yet updated).
-TEST_PAUSE_ENV = "LEARNSYS_TEST_CHECKPOINT_PAUSE"
-
+FILE_PATTERN = re.compile(r"^(step|best)-(\d+)\.pt$")
+SIDECAR_PATTERN = re.compile(r"^(step|best)-(\d+)\.pt\.json$")
+TMP_PATTERN = re.compile(r"^\.((step|best)-\d+\.pt(\.json)?|manifest\.json)\.tmp$")
 
 @dataclass
 class LoadedCheckpoint:
@@ -64,123 +52,16 @@ class LoadedCheckpoint:
     path: Path
 
 
-class CheckpointDamaged(Exception):
-    pass
-
-
-def fsync_path(path: Path) -> None:
-    """fsync a file or a folder by its path (a folder's fsync makes a rename in it durable)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, chunks: list[bytes | memoryview], before_rename=None, durable: bool = True) -> None:
-    """Write chunks to `path` so that it is either the old file or the complete new one.
-
-    `durable=False` skips the fsyncs: after a power cut the file may be the old one (fine for
-    the manifest, an index that every checkpoint file can do without)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        for chunk in chunks:
-            f.write(chunk)
-        f.flush()
-        if durable:
-            os.fsync(f.fileno())
-    if before_rename is not None:
-        before_rename(tmp)
-    os.replace(tmp, path)
-    if durable:
-        fsync_path(path.parent)
-
-
-class _HashingWriter:
-    """The file-like object torch.save writes to: each chunk goes to the file and into sha256.
-
-    Big chunks are hashed on a helper thread while this thread writes them (on machines
-    with more than two CPUs); `write` returns only when both are done, so torch may reuse
-    its buffer right after. Every few MB it asks
-    the kernel to start writing the pages out (posix_fadvise DONTNEED starts writeback without
-    waiting), so on a real disk the device works while the rest is serialised and hashed,
-    and the final fsync has little left to wait for."""
-
-    def __init__(self, fd: int, pool: ThreadPoolExecutor, offset: int):
-        self.fd, self.pool = fd, pool
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self.offset = self.flushed = offset
-
-    def _write_all(self, view: memoryview) -> None:
-        done = 0
-        while done < view.nbytes:
-            done += os.write(self.fd, view[done:])
-
-    def write(self, chunk) -> int:
-        view = memoryview(chunk).cast("B")
-        n = view.nbytes
-        if n >= _PARALLEL_HASH_BYTES:
-            hashing = self.pool.submit(self.sha.update, view)
-            self._write_all(view)
-            hashing.result()
-        else:
-            self.sha.update(view)
-            self._write_all(view)
-        self.size += n
-        end = self.offset + self.size
-        if _ADVISE and end - self.flushed >= _WRITEBACK_BYTES:
-            os.posix_fadvise(self.fd, self.flushed, end - self.flushed, os.POSIX_FADV_DONTNEED)
-            self.flushed = end
-        return n
-
-    def flush(self) -> None:
-        pass
-
-
-_CRC_LOCK = threading.Lock()
-
-
-@contextmanager
-def _no_zip_crc32():
-    """torch.save computes a CRC32 of every record of its zip (about as costly as the write
-    itself); the sha256 over the whole payload makes it redundant, and torch.load does not
-    need it. The switch is process-wide, so it is turned off only around our own save."""
-    if not hasattr(torch.serialization, "set_crc32_options"):  # torch < 2.5
-        yield
-        return
-    with _CRC_LOCK:
-        before = torch.serialization.get_crc32_options()
-        torch.serialization.set_crc32_options(False)
-        try:
-            yield
-        finally:
-            torch.serialization.set_crc32_options(before)
-
-
-def write_state(path: Path, state: dict, before_rename=None) -> tuple[str, int]:
-    """Stream `torch.save(state)` into a checksummed checkpoint at `path`, atomically.
-
-    Returns (sha256 hex of the payload, file size in bytes)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="learnsys-hash") as pool:
-            placeholder = MAGIC + b"0" * 64 + b"\n"  # the real checksum is known at the end
-            os.write(fd, placeholder)
-            writer = _HashingWriter(fd, pool, len(placeholder))
-            with _no_zip_crc32():
-                torch.save(state, writer)
-        digest = writer.sha.hexdigest()
-        os.pwrite(fd, MAGIC + digest.encode() + b"\n", 0)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if before_rename is not None:
-        before_rename(tmp)
-    os.replace(tmp, path)
-    fsync_path(path.parent)
-    return digest, HEADER_LEN + writer.size
+def parse_selector(text: str | int) -> str | int:
+    """`best`, `last` or a step number (the `--checkpoint` value); LearnsysError otherwise."""
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 0:
+        return text
+    value = str(text).strip().lower()
+    if value in ("best", "last"):
+        return value
+    if value.isdigit() and len(value) <= 12:
+        return int(value)
+    raise LearnsysError(f"--checkpoint {text!r} is not best, last or a step number (e.g. 1000). Pass one of those.")
 
 
 def to_host(obj: Any, into: Any = None) -> Any:
@@ -205,94 +86,81 @@ def to_host(obj: Any, into: Any = None) -> Any:
     return obj
 
 
-def read_verified(path: Path) -> dict:
-    """Load one checkpoint file, raising CheckpointDamaged if it is truncated or altered."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CheckpointDamaged(f"cannot be read ({e.strerror})") from None
-    if len(data) < HEADER_LEN or not data.startswith(MAGIC) or data[HEADER_LEN - 1:HEADER_LEN] != b"\n":
-        raise CheckpointDamaged("has no valid header (truncated or not a learnsys checkpoint)")
-    expected = data[len(MAGIC):HEADER_LEN - 1].decode("ascii", "replace")
-    payload = memoryview(data)[HEADER_LEN:]
-    actual = hashlib.sha256(payload).hexdigest()
-    if actual != expected:
-        raise CheckpointDamaged(f"fails its checksum (sha256 {actual[:12]}… != {expected[:12]}…; truncated or corrupted)")
-    try:
-        return torch.load(io.BytesIO(payload), weights_only=True, map_location="cpu")
-    except Exception as e:  # a checksum match with an unreadable payload: written by something else
-        first = (str(e).strip().splitlines() or [""])[0][:200]
-        raise CheckpointDamaged(f"cannot be loaded ({type(e).__name__}: {first})") from None
-
-
-def _read_header_digest(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(HEADER_LEN)
-    except OSError:
-        return None
-    return head[len(MAGIC):-1].decode("ascii", "replace") if head.startswith(MAGIC) else None
-
-
 class Checkpointer:
+    # test hooks (see the module docstring); None in production
+    before_rename: Callable[[Path], None] | None = None
+    between_renames: Callable[[Path], None] | None = None
+    before_manifest: Callable[[Path], None] | None = None
+    # how a file is written (benchmarks/bench_checkpoint.py compares the choices)
+    checksum: str = cf.DEFAULT_CHECKSUM
+    parallel_hash: bool = (os.cpu_count() or 1) > 1
+    writeback: bool = True
+
     def __init__(self, folder: str | Path, keep: int = 3):
         self.folder = Path(folder)
         self.keep = keep
-        self.before_rename: Callable[[Path], None] | None = None    # test hook: temp file complete, not renamed
-        self.before_manifest: Callable[[Path], None] | None = None  # test hook: file renamed, manifest not written
         self._pending: threading.Thread | None = None
         self._pruning: threading.Thread | None = None  # deletes superseded files off the loop's path
         self._error: BaseException | None = None
         self._host: dict | None = None  # the last async host copy, reused by the next one
+        self._written: Path | None = None  # the last regular file written in full (save_best links to it)
+        self._started: Path | None = None  # the last regular file whose write has begun
 
-    @classmethod
-    def with_test_pause(cls, folder: str | Path, keep: int, pause: str | None) -> "Checkpointer":
-        """A Checkpointer that sleeps inside each write when `pause` ("<phase>:<seconds>",
-        from TEST_PAUSE_ENV) says so. Test-only: lets the kill harness land a SIGKILL there."""
-        ckpt = cls(folder, keep)
-        if pause:
-            phase, _, seconds = pause.partition(":")
-            hook = lambda _path: time.sleep(float(seconds))  # noqa: E731
-            if phase not in ("before-rename", "before-manifest"):
-                raise ValueError(f"{TEST_PAUSE_ENV}={pause!r}: phase must be before-rename or before-manifest")
-            setattr(ckpt, phase.replace("-", "_"), hook)
-        return ckpt
-
-    def path_for(self, step: int) -> Path:
-        return self.folder / f"step-{step:08d}.pt"
+    def path_for(self, step: int, kind: str = "step") -> Path:
+        return self.folder / f"{kind}-{step:08d}.pt"
 
     # -- writing --------------------------------------------------------------------------
 
     def save(self, step: int, state: dict) -> Path:
-        """Write the checkpoint for `step` now; when this returns it is durable. A disk error
-        (full, read-only, gone) becomes one CheckpointError line; the previous checkpoint stays."""
+        """Write the checkpoint for `step` now; when this returns it is durable."""
         self.wait()
-        path = self.path_for(step)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            digest, size = write_state(path, state, self.before_rename)
-            self._after_write(step, path, digest, size)
-        except OSError as e:
-            raise CheckpointError(f"Cannot write checkpoint {path}: {e.strerror or e}. Free space or fix the folder; "
-                                  "`learnsys resume` continues from the last checkpoint.") from e
-        return path
+        self._started = self.path_for(step)
+        return self._write(step, state, None)
+
+    def save_best(self, step: int, state: dict, metric: str, value: float, background: bool = False) -> Path:
+        """Make the state at `step` the run's best checkpoint (`best-<step>.pt`, beside the last k
+        and never pruned by them); the previous best goes. If `step` is the checkpoint just
+        written (or being written in the background), the file is linked, not written again.
+        `background` writes it as `save_async` does."""
+        best = {"best": {"metric": metric, "value": float(value)}}
+        if not background:
+            self.wait()
+            return self._write(step, state, best)
+        if self._started == self.path_for(step) and self._pending is not None:
+            # that step's write is in flight: link once it is done, without making the caller wait
+            previous, host_state = self._pending, self._host
+
+            def after_it() -> None:
+                previous.join()
+                if self._error is None:
+                    self._write(step, host_state, best)
+
+            return self._start(after_it, self.path_for(step, "best"))
+        return self._in_background(step, state, best)
 
     def save_async(self, step: int, state: dict) -> Path:
         """Copy `state` to host memory now, write it on a background thread; returns the path it
         will have. Waits for the previous write first (never two at once); a write error is
         raised by the next `save`/`save_async`/`wait`."""
+        return self._in_background(step, state, None)
+
+    def _in_background(self, step: int, state: dict, best: dict | None) -> Path:
         self.wait()
         host_state = self._host = to_host(state, self._host)  # all the caller waits for (and a previous write)
+        if best is None:
+            self._started = self.path_for(step)
+        return self._start(lambda: self._write(step, host_state, best), self.path_for(step, "best" if best else "step"))
 
+    def _start(self, write: Callable[[], object], path: Path) -> Path:
         def work() -> None:
             try:
-                self.save(step, host_state)
+                write()
             except BaseException as e:  # kept and raised on the caller's thread
                 self._error = e
 
         self._pending = threading.Thread(target=work, name="learnsys-checkpoint", daemon=True)
         self._pending.start()
-        return self.path_for(step)
+        return path
 
     def wait(self) -> None:
         """Block until a background write has finished; raise its error, if any."""
@@ -306,81 +174,154 @@ class Checkpointer:
             error, self._error = self._error, None
             raise error
 
-    def write(self, step: int, header: bytes, payload: memoryview | bytes) -> Path:
-        """Write an already serialised checkpoint (see `serialize`)."""
-        self.wait()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.path_for(step)
-        write_atomic(path, [header, payload], self.before_rename)
-        self._after_write(step, path, header[len(MAGIC):-1].decode(), len(header) + len(payload))
+    def _write(self, step: int, state: dict, best: dict | None) -> Path:
+        path = self.path_for(step, "best" if best else "step")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            linked = best is not None and self._written == self.path_for(step) and self._link(step, path, best)
+            if not linked:
+                cf.write_checkpoint(path, state, best, step=step, checksum=self.checksum,
+                                    parallel_hash=self.parallel_hash, writeback=self.writeback,
+                                    before_rename=self.before_rename, between_renames=self.between_renames)
+            if best is None:
+                self._written = path
+            self._after_write(step, path, best is not None)
+        except OSError as e:
+            raise CheckpointError(f"Cannot write checkpoint {path}: {e.strerror or e}. Free space or fix the folder "
+                                  f"{self.folder}; {self._previous_note(path)}`learnsys resume` continues from "
+                                  "the last good checkpoint.") from e
         return path
 
-    def _after_write(self, step: int, path: Path, digest: str, size: int) -> None:
-        """Prune and index: the file just written is the newest; files of later steps are
-        stale (a resume from an older checkpoint passed over them as damaged) and go, as do
-        all but the `keep` newest and any temp file left by a killed write."""
+    def _link(self, step: int, path: Path, best: dict) -> bool:
+        try:
+            cf.link_checkpoint(self.path_for(step), path, best)
+        except (OSError, CheckpointUnusable):  # no hard links on this file system: write it in full
+            return False
+        return True
+
+    def _previous_note(self, path: Path) -> str:
+        older = [(s, p) for s, p in self._files("step") if p != path]
+        return f"the checkpoint at step {older[0][0]} is intact; " if older else ""
+
+    def _after_write(self, step: int, path: Path, is_best: bool) -> None:
+        """Prune and index. After a regular write the file just written is the newest: regular
+        and best files of later steps are stale (a resume from an older checkpoint passed over
+        them) and go, as do all but the `keep` newest regular ones. After a best write, every
+        other best goes. Sidecars without their file and temp files of killed writes go too."""
         if self.before_manifest is not None:
             self.before_manifest(path)
-        known = {e["file"]: e for e in self._manifest_entries()}
-        on_disk = []
+        if self._pruning is not None and self._pruning is not threading.current_thread():
+            self._pruning.join()  # the previous write's deletions (a chained best write comes right after one)
+        own_temps = {cf.temp_path(path).name, cf.temp_path(sidecar_path(path)).name}
+        obsolete = []
         for p in self.folder.iterdir():
-            m = FILE_PATTERN.match(p.name)
-            if m:
-                on_disk.append((int(m.group(1)), p))
-            elif TMP_PATTERN.match(p.name) and p != path.with_name(f".{path.name}.tmp"):
-                p.unlink(missing_ok=True)
-        on_disk.sort()
-        kept = [(s, p) for s, p in on_disk if s <= step][-self.keep:]
-        obsolete = [p for s, p in on_disk if (s, p) not in kept]
-        entries = []
-        for s, p in kept:
-            if p == path:
-                entries.append({"file": p.name, "step": s, "sha256": digest, "bytes": size, "time": time.time()})
-            elif p.name in known:
-                entries.append(known[p.name])
-            else:  # renamed into place by a process killed before it wrote the manifest
-                entries.append({"file": p.name, "step": s, "sha256": _read_header_digest(p),
-                                "bytes": p.stat().st_size, "time": p.stat().st_mtime})
-        write_atomic(self.folder / MANIFEST, [json.dumps({"format": 1, "checkpoints": entries}, indent=1).encode()],
-                     durable=False)
+            m = SIDECAR_PATTERN.match(p.name)
+            if (m and not p.with_name(p.name[:-len(cf.SIDECAR_SUFFIX)]).exists()) or \
+                    (TMP_PATTERN.match(p.name) and p.name not in own_temps):
+                obsolete.append(p)
+        regular, bests = self._files("step"), self._files("best")
+        if is_best:
+            kept, kept_best = regular, [(step, path)]
+        else:
+            kept = [(s, p) for s, p in regular if s <= step][:self.keep]
+            kept_best = [(s, p) for s, p in bests if s <= step][:1]
+        for s, p in regular + bests:
+            if (s, p) not in kept and (s, p) not in kept_best:
+                obsolete += [p, sidecar_path(p)]
+        self._write_manifest(kept, kept_best)
         if obsolete:  # deleting a large file takes tens of ms; nothing waits for it but the next write
             self._pruning = threading.Thread(target=lambda: [p.unlink(missing_ok=True) for p in obsolete],
                                              name="learnsys-checkpoint-prune", daemon=True)
             self._pruning.start()
 
+    def _write_manifest(self, kept: list[tuple[int, Path]], kept_best: list[tuple[int, Path]]) -> None:
+        """Best effort and not fsynced: an index that every reader can do without. A failure
+        (a full disk) leaves the old one; the next write replaces it."""
+        entries = [read_sidecar(p) or {"file": p.name, "step": s} for s, p in reversed(kept)]
+        best = read_sidecar(kept_best[0][1]) if kept_best else None
+        target = self.folder / MANIFEST
+        try:
+            cf.write_small(cf.temp_path(target), json.dumps({"format": cf.FORMAT, "checkpoints": entries,
+                                                             "best": best}, indent=1).encode(), durable=False)
+            os.replace(cf.temp_path(target), target)
+        except OSError:
+            cf.temp_path(target).unlink(missing_ok=True)
+
     # -- reading --------------------------------------------------------------------------
 
-    def _manifest_entries(self) -> list[dict]:
-        try:
-            return json.loads((self.folder / MANIFEST).read_text())["checkpoints"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return []
-
-    def candidates(self) -> tuple[list[tuple[int, Path]], list[str]]:
-        """Every checkpoint file on disk, newest first, and warnings about the manifest."""
-        warnings = []
+    def _files(self, kind: str) -> list[tuple[int, Path]]:
+        """(step, path) of every `kind` file ("step" or "best") in the folder, newest first."""
         found = []
         if self.folder.is_dir():
             for p in self.folder.iterdir():
                 m = FILE_PATTERN.match(p.name)
-                if m:
-                    found.append((int(m.group(1)), p))
+                if m and m.group(1) == kind:
+                    found.append((int(m.group(2)), p))
+        return sorted(found, reverse=True)
+
+    def _manifest_readable(self) -> bool:
+        try:
+            return isinstance(json.loads((self.folder / MANIFEST).read_text())["checkpoints"], list)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def candidates(self) -> tuple[list[tuple[int, Path]], list[str]]:
+        """Every regular checkpoint file on disk, newest first, and warnings about the manifest."""
+        found = self._files("step")
+        warnings = []
         if found and not (self.folder / MANIFEST).exists():
             warnings.append(f"Checkpoint manifest {self.folder / MANIFEST} is missing; using the checkpoint files "
                             "found in the folder, each verified by its own checksum.")
-        elif found and not self._manifest_entries():
+        elif found and not self._manifest_readable():
             warnings.append(f"Checkpoint manifest {self.folder / MANIFEST} is unreadable; using the checkpoint "
                             "files found in the folder, each verified by its own checksum.")
-        return sorted(found, reverse=True), warnings
+        return found, warnings
 
     def latest(self) -> tuple[LoadedCheckpoint | None, list[str]]:
-        """The newest checkpoint that verifies (or None), and one line per damaged newer one."""
+        """The newest regular checkpoint that verifies (or None), and one line per unusable newer one."""
         found, warnings = self.candidates()
         for step, path in found:
             try:
                 state = read_verified(path)
-            except CheckpointDamaged as e:
+            except CheckpointUnusable as e:
                 warnings.append(f"Checkpoint {path} {e}; trying the previous one.")
                 continue
             return LoadedCheckpoint(state, step, path), warnings
         return None, warnings
+
+    def select(self, which: str | int) -> tuple[LoadedCheckpoint, list[str]]:
+        """The checkpoint `which` names: "last" (the newest good one), "best", or a step number.
+        Raises LearnsysError, in one line, when it does not exist (CheckpointError when it is
+        there but unusable)."""
+        which = parse_selector(which)
+        if which == "last":
+            found, warnings = self.latest()
+            if found is None:
+                raise LearnsysError(f"No usable checkpoint in {self.folder}{self._why(warnings)}. Train the run "
+                                    "(or resume it) first.")
+            return found, warnings
+        if which == "best":
+            bests = self._files("best")
+            if not bests:
+                raise LearnsysError(f"No best checkpoint in {self.folder}: the run was not trained with "
+                                    f"--keep-best METRIC. {self._available()}")
+            step, path = bests[0]
+        else:
+            step = which
+            path = next((p for s, p in self._files("step") + self._files("best") if s == step), None)
+            if path is None:
+                raise LearnsysError(f"No checkpoint at step {step} in {self.folder}. {self._available()}")
+        try:
+            return LoadedCheckpoint(read_verified(path), step, path), []
+        except CheckpointUnusable as e:
+            raise CheckpointError(f"Checkpoint {path} {e}. {self._available(exclude=path)}") from None
+
+    def _why(self, warnings: list[str]) -> str:
+        return f" ({warnings[-1]})" if warnings else ""
+
+    def _available(self, exclude: Path | None = None) -> str:
+        steps = [str(s) for s, p in self._files("step") if p != exclude]
+        best = [f"best (step {s})" for s, p in self._files("best")[:1] if p != exclude]
+        if not steps and not best:
+            return "The run has no other checkpoint."
+        return f"Pass --checkpoint with one of: {', '.join(['last'] * bool(steps) + best + steps)}."

@@ -1,10 +1,13 @@
 """DivergenceGuard: notices a loss that became NaN/Inf or exploded, and rolls back.
 
 Lecture 3 shows what a too-high learning rate does: the cost curve shoots up. The guard
-checks the loss every `every` steps (one device sync per check, never per step). On
-divergence it either warns, or restores the state of the last checkpoint (kept in memory
-by `snapshot()`, which the loop calls at start and at every step that is a multiple of
-`checkpoint_every`) and continues with the learning rate multiplied by `factor`.
+checks the loss every `every` steps: every step on the CPU, where the loop reads each loss
+anyway, and every 50 steps on an accelerator (one device sync per check, never per step). On
+divergence it either warns, or restores the state of the last checkpoint (kept in memory by
+`snapshot()`, which the loop calls at start and at every step that is a multiple of
+`checkpoint_every`) and continues with a lower learning rate: halved at the first rollback,
+then divided by 20 and by 10 more at each next one (×0.5, ×0.05, ×0.005, ...), so even an lr
+that is orders of magnitude too high reaches a working one within a few rollbacks.
 
 Checks and snapshots happen at fixed steps, so a resumed run makes exactly the same
 decisions as an uninterrupted one. A checkpoint written off that schedule (on Ctrl-C, at
@@ -28,7 +31,7 @@ class DivergenceGuard:
         self.mode = mode          # 'rollback' | 'warn' | 'off'
         self.every = every        # check the loss every N steps (and at step 1)
         self.explode = explode    # loss > explode * first loss counts as divergence
-        self.factor = factor      # lr multiplier after a rollback
+        self.factor = factor      # lr multiplier at the first rollback; each later one is 10x smaller
         self.first_loss: float | None = None
         self.rollbacks = 0
         self._snapshot: dict | None = None
@@ -36,9 +39,10 @@ class DivergenceGuard:
     def due(self, step: int) -> bool:
         return self.mode != "off" and (step == 1 or step % self.every == 0)
 
-    def check(self, loss: torch.Tensor) -> str | None:
-        """Return why the loss diverged, or None. `loss` is the current step's loss tensor."""
-        value = float(loss.detach())
+    def check(self, loss: torch.Tensor | float) -> str | None:
+        """Return why the loss diverged, or None. `loss` is the current step's loss (a tensor or
+        the float the recorder already read)."""
+        value = loss if isinstance(loss, float) else float(loss.detach())
         if self.first_loss is None and math.isfinite(value):
             self.first_loss = value
         if not math.isfinite(value):
@@ -61,14 +65,20 @@ class DivergenceGuard:
             "scheduler": None if scheduler is None else copy.deepcopy(scheduler.state_dict()),
         }
 
+    @property
+    def next_factor(self) -> float:
+        """The lr multiplier of the next rollback: factor, then factor/10 at each later one."""
+        return self.factor * 0.1 ** self.rollbacks
+
     def rollback(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> list[float]:
         """Restore the snapshot and lower every group's lr; return the new lrs."""
-        new_lrs = [g["lr"] * self.factor for g in optimizer.param_groups]
+        factor = self.next_factor
+        new_lrs = [g["lr"] * factor for g in optimizer.param_groups]
         model.load_state_dict(self._snapshot["model"])
         optimizer.load_state_dict(copy.deepcopy(self._snapshot["optimizer"]))
         if scheduler is not None:
             scheduler.load_state_dict(copy.deepcopy(self._snapshot["scheduler"]))
-            scheduler.base_lrs = [lr * self.factor for lr in scheduler.base_lrs]
+            scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
         for group, lr in zip(optimizer.param_groups, new_lrs):
             group["lr"] = lr
         self.rollbacks += 1

@@ -17,16 +17,22 @@ permutation that is a pure function of (seed, epoch), so resuming mid-epoch is a
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
-from ..data import epoch_order
+from ..data import MemoryFeed, draw_torch_order_seed
+from ..data.dataset import Layout
 from ..spec import RunSpec
+from ..steps import call_model, join_batch
 from .callbacks import Callback, CallbackList
 from .checkpoint import Checkpointer
+from .components import is_plateau
+from .evaluation import add_confusion, image_samples
+from ..early_stop import BestSoFar, EarlyStopping
 from .guard import DivergenceGuard
 from .plan import plan_steps
 from .recorder import MetricRecorder
@@ -35,7 +41,7 @@ from .state import Progress, TrainState
 
 @dataclass
 class FitResult:
-    status: str        # 'finished' | 'stopped' | 'failed'
+    status: str        # 'finished' | 'stopped' | 'failed' | 'diverged'
     reason: str
     step: int
     epoch: int
@@ -43,22 +49,32 @@ class FitResult:
 
 class Trainer:
     def __init__(self, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                 loss_fn: Callable, train: tuple[torch.Tensor, torch.Tensor],
-                 dev: tuple[torch.Tensor, torch.Tensor] | None, spec: RunSpec,
+                 loss_fn: Callable | None, train: Any, dev: Any, spec: RunSpec,
                  callbacks: list[Callback] = (), checkpointer: Checkpointer | None = None,
                  param_names: list[str] = (), accuracy_fn: Callable | None = None,
-                 checkpoint_at_start: bool = False):
+                 checkpoint_at_start: bool = False, step_fn: Callable | None = None, layout: Layout | None = None,
+                 n_classes: int = 0, class_ids: Callable | None = None):
         self.model, self.optimizer, self.scheduler, self.loss_fn = model, optimizer, scheduler, loss_fn
-        self.x, self.y = train                                  # (N, F), (N, T) on the device
-        self.dev = dev
+        self.step_fn, self.layout = step_fn, layout or Layout("pair")
         self.spec = spec
+        plan_rows = train.n_rows if hasattr(train, "batch") else train[0].shape[0]
+        plan = plan_steps(spec, plan_rows)
+        self.batch_size, self.n_batches, self.total_steps = plan.batch_size, plan.batches_per_epoch, plan.total_steps
+        # the feeds: (x, y) tensors become the memory path; a feed object is used as it is
+        self.feed = train if hasattr(train, "batch") else MemoryFeed(*train, batch_size=self.batch_size,
+                                                                      shuffle=spec.shuffle, seed=spec.seed)
+        self.dev = dev if dev is None or hasattr(dev, "batches") else MemoryFeed(*dev, batch_size=dev[0].shape[0],
+                                                                                  shuffle=False, seed=spec.seed)
         self.callbacks = CallbackList(list(callbacks))
         self.checkpointer = checkpointer
-        self.accuracy_fn = accuracy_fn
-        self.guard = DivergenceGuard(spec.guard)
+        self.accuracy_fn, self.n_classes, self.class_ids = accuracy_fn, n_classes, class_ids
+        on_cpu = next((q.device.type for q in model.parameters()), "cpu") == "cpu"
+        self.guard = DivergenceGuard(spec.guard, every=1 if on_cpu else 50)  # the CPU reads each loss anyway
+        self.early_stop = EarlyStopping.for_run(spec.early_stop, has_dev=self.dev is not None,
+                                                classifier=accuracy_fn is not None)
+        self.keep_best = BestSoFar.for_run(spec.keep_best, has_dev=self.dev is not None,
+                                           classifier=accuracy_fn is not None)
         self.progress = Progress()
-        plan = plan_steps(spec, self.x.shape[0])
-        self.batch_size, self.n_batches, self.total_steps = plan.batch_size, plan.batches_per_epoch, plan.total_steps
         params = [p for _, p in model.named_parameters()]
         self.recorder = MetricRecorder(self.progress, list(param_names), params, epoch_means=self.n_batches > 1,
                                        max_age=0.0 if spec.pace else 0.1)
@@ -68,6 +84,18 @@ class Trainer:
         # resume such a run by building it again, which is the same state.
         self.checkpoint_at_start = checkpoint_at_start
         self._stop_reason: str | None = None
+        self._stop_status = "stopped"
+        self.completed = -1     # the last step whose bookkeeping finished in this process
+        self.updating = False   # between optimizer.step() and the end of the step's bookkeeping
+
+    @property
+    def x(self) -> Any:
+        """The train inputs on the memory path (the lecture views' live landscape reads them)."""
+        return self.feed.x
+
+    @property
+    def y(self) -> Any:
+        return self.feed.y
 
     # -- control --------------------------------------------------------------------------
 
@@ -89,14 +117,22 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------
 
     def fit(self) -> FitResult:
-        model, optimizer, scheduler, loss_fn = self.model, self.optimizer, self.scheduler, self.loss_fn
-        x, y, p, spec, recorder = self.x, self.y, self.progress, self.spec, self.recorder
+        model, optimizer, scheduler, loss_fn, step_fn = (self.model, self.optimizer, self.scheduler, self.loss_fn,
+                                                         self.step_fn)
+        feed, p, spec, recorder, accuracy = self.feed, self.progress, self.spec, self.recorder, self.accuracy_fn
         emit = self.callbacks.emit
-        B, n_batches, n_rows = self.batch_size, self.n_batches, self.x.shape[0]
-        permute = spec.shuffle and n_batches > 1
+        n_batches = self.n_batches
         per_step_scheduler = scheduler is not None and spec.scheduler_interval == "step"
+        plateau = is_plateau(scheduler)
+        clip = spec.clip_grad_norm or None
+        params = [q for q in model.parameters() if q.requires_grad] if clip else []
+        early_on_train = self.early_stop is not None and not self.early_stop.on_dev
+        torch_order = spec.shuffle == "torch"  # DataLoader(shuffle=True)'s order, drawn at each epoch start
+        feed.torch_seed = p.order_seed if torch_order else None
+        per_step_hook = self.callbacks.handles("on_step")
         pace_start, pace_step0 = time.perf_counter(), p.step
         self._last_checkpoint = time.monotonic()  # the start (or the checkpoint resumed from) counts as one
+        self.completed = p.step
         if not self.guard.has_snapshot:  # a fresh run, or resumed at a step where the snapshot is the state
             self.guard.snapshot(model, optimizer, scheduler)
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
@@ -104,31 +140,32 @@ class Trainer:
         if self.checkpointer is not None and self.checkpoint_at_start and p.step == 0:
             self.save_checkpoint()
         status, reason = "finished", f"reached step {self.total_steps}"
-        order, order_epoch = None, -1
         model.train()
         while p.step < self.total_steps:
             # -- pick the batch: all rows in order, a slice, or a slice of this epoch's permutation
-            if n_batches == 1:
-                xb, yb = x, y                                         # (N, F), (N, T)
-            elif permute:
-                if order_epoch != p.epoch:
-                    order, order_epoch = epoch_order(n_rows, spec.seed, p.epoch, x.device), p.epoch
-                idx = order[p.batch * B:(p.batch + 1) * B]            # (B,)
-                xb, yb = x[idx], y[idx]                               # (B, F), (B, T)
-            else:
-                xb, yb = x[p.batch * B:(p.batch + 1) * B], y[p.batch * B:(p.batch + 1) * B]
+            if torch_order and p.batch == 0:
+                p.order_seed = feed.torch_seed = draw_torch_order_seed()
+            xb, yb = feed.batch(p.epoch, p.batch)                     # (B, ...), (B, T) / (B,) / None
 
             # -- one step of lecture 5: forward, loss, zero_grad, backward, step
-            y_pred = model(xb)
-            loss = loss_fn(y_pred, yb)
+            if step_fn is None:
+                y_pred = call_model(model, xb)
+                loss = loss_fn(y_pred, yb)
+            else:                                                     # the user's own step: (model, batch) -> loss
+                loss = step_fn(model, join_batch(xb, yb, self.layout))
             optimizer.zero_grad()
             loss.backward()
+            grad_norm = None if clip is None else torch.nn.utils.clip_grad_norm_(params, clip)  # --clip-grad-norm
+            self.updating = True     # a failure from here to the step's end leaves no sane state to save
             optimizer.step()
             if per_step_scheduler:
                 scheduler.step()
             p.step += 1
             p.batch += 1
-            recorder.record(p.step, loss, optimizer.param_groups[0]["lr"])
+            recorder.record(p.step, loss, optimizer.param_groups[0]["lr"],
+                            None if accuracy is None else accuracy(y_pred, yb), grad_norm)
+            if per_step_hook:  # only when a callback asks for it: a call per step costs about a microsecond
+                emit("on_step", self, {"step": p.step, "loss": loss, "inputs": xb, "target": yb})
 
             # -- bookkeeping at fixed steps (so a resumed run decides exactly as an unbroken one)
             if p.batch == n_batches:
@@ -137,19 +174,28 @@ class Trainer:
                 p.batch = 0
                 if self.dev is not None and spec.eval_every == 0:
                     self.evaluate()
-                if scheduler is not None and not per_step_scheduler:
+                if self.keep_best is not None and not self.keep_best.on_dev:  # --keep-best train/loss: the epoch's mean
+                    self._keep_if_best(recorder.epoch_loss())
+                if plateau:  # ReduceLROnPlateau: the dev loss, else this epoch's mean train loss
+                    scheduler.step(p.last_dev_loss if p.last_dev_loss is not None else recorder.epoch_loss())
+                elif scheduler is not None and not per_step_scheduler:
                     scheduler.step()
                 emit("on_epoch_end", self, {"epoch": p.epoch, "step": p.step})
             if self.dev is not None and spec.eval_every and p.step % spec.eval_every == 0:
                 self.evaluate()
+            if early_on_train:
+                why = self.early_stop.update(recorder.latest(self.early_stop.metric), p.step)
+                if why is not None:
+                    self._stop_reason, self._stop_status = why, "finished"  # done, not interrupted
             if self.guard.due(p.step):
-                why = self.guard.check(loss)
+                why = self.guard.check(recorder.latest_loss())
                 if why is not None:
                     self._flush()
                     if self.guard.mode == "warn":
                         self._event("divergence", f"Divergence at step {p.step}: {why}.")
                     elif self.guard.exhausted:
-                        status, reason = "failed", f"diverged at step {p.step} ({why}) after {self.guard.rollbacks} rollbacks"
+                        status, reason = "diverged", (f"diverged at step {p.step} ({why}) after {self.guard.rollbacks} "
+                                                      f"rollbacks down to lr {optimizer.param_groups[0]['lr']:.3g}")
                         self._event("divergence", reason[0].upper() + reason[1:] + ".")
                         break
                     else:
@@ -173,13 +219,18 @@ class Trainer:
             if recorder.due():
                 self._flush()
             if self._stop_reason is not None:
-                status, reason = "stopped", self._stop_reason
+                status, reason = self._stop_status, self._stop_reason
                 break
+            self.completed, self.updating = p.step, False  # this step and its bookkeeping are done
 
-        if self.checkpointer is not None and status != "failed":
+        if status == "finished" and not self._finite():  # never 'finished' with a NaN loss or NaN weights
+            status, reason = "diverged", (f"ended at step {p.step} with a non-finite loss or weights (lr "
+                                          f"{optimizer.param_groups[0]['lr']:.3g})")
+            self._event("divergence", reason[0].upper() + reason[1:] + ".")
+        if self.checkpointer is not None and status not in ("failed", "diverged"):
             self.save_checkpoint()
             self.checkpointer.wait()  # an async write is complete (or has raised) before fit returns
-        else:
+        else:  # the last good checkpoint stays the newest: resume it with a smaller --lr
             self._flush()
         end = {"step": p.step, "epoch": p.epoch, "status": status, "reason": reason}
         emit("on_fit_end", self, end)
@@ -187,19 +238,58 @@ class Trainer:
 
     # -- named ideas ----------------------------------------------------------------------
 
+    def _finite(self) -> bool:
+        """The last loss and every weight are finite numbers."""
+        last = self.recorder.latest_loss()
+        if last is not None and not math.isfinite(float(last)):
+            return False
+        with torch.no_grad():
+            return all(bool(torch.isfinite(q).all()) for q in self.model.parameters())
+
     @torch.no_grad()
     def evaluate(self) -> dict:
-        """Loss (and accuracy for classifiers) on the dev set, recorded at the current step."""
-        x_dev, y_dev = self.dev
+        """Loss (and accuracy for classifiers) on the dev set, recorded at the current step; the
+        dev set is one batch on the memory path, its batches in order on the loader path (the loss
+        is then the row-weighted mean of the batch losses). Sinks get the classifier's confusion
+        matrix and, for images, a few samples with their predictions (`on_evaluate`)."""
         self.model.eval()
-        y_pred = self.model(x_dev)
-        out = {"dev/loss": float(self.loss_fn(y_pred, y_dev))}
-        if self.accuracy_fn is not None:
-            out["dev/accuracy"] = float(self.accuracy_fn(y_pred, y_dev))
+        total = correct = 0.0
+        rows, confusion, samples = 0, None, None
+        for xb, yb in self.dev.batches():
+            if self.step_fn is not None:
+                loss, y_pred = self.step_fn(self.model, join_batch(xb, yb, self.layout)), None
+            else:
+                y_pred = call_model(self.model, xb)
+                loss = self.loss_fn(y_pred, yb)
+            n = len(yb) if yb is not None else 1
+            total, rows = total + float(loss) * n, rows + n
+            if self.class_ids is not None and y_pred is not None:
+                predicted = self.class_ids(y_pred)                              # (B,)
+                correct += float((predicted == yb.reshape(-1)).sum())
+                confusion = add_confusion(confusion, predicted, yb, self.n_classes)
+                samples = samples or image_samples(xb, predicted, yb)
         self.model.train()
+        out = {"dev/loss": total / rows}
+        if self.class_ids is not None and self.step_fn is None:
+            out["dev/accuracy"] = correct / rows
+        self.progress.last_dev_loss = out["dev/loss"]
+        if self.keep_best is not None and self.keep_best.on_dev:
+            self._keep_if_best(out[self.keep_best.metric])
+        if self.early_stop is not None and self.early_stop.on_dev and self.early_stop.metric in out:
+            why = self.early_stop.update(out[self.early_stop.metric], self.progress.step)
+            if why is not None:
+                self._stop_reason, self._stop_status = why, "finished"  # done, not interrupted
         for name, value in out.items():
             self.recorder.add(name, self.progress.step, value)
+        self.callbacks.emit("on_evaluate", self, {"step": self.progress.step, "metrics": out,
+                                                  "confusion": confusion, "samples": samples})
         return out
+
+    def _keep_if_best(self, value: float) -> None:
+        """--keep-best: a new best value makes this step's state the run's best checkpoint."""
+        if self.keep_best.update(value, self.progress.step) and self.checkpointer is not None:
+            self.checkpointer.save_best(self.progress.step, self.state_dict(), self.keep_best.metric, value,
+                                        background=self.spec.async_checkpoint)
 
     def save_checkpoint(self) -> None:
         """Flush metrics, let sinks make them durable, then write the state atomically.

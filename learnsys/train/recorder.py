@@ -9,9 +9,9 @@ checkpoint.
 Series: 'train/loss' and 'lr' every step, 'param/<name>' (the value after the step) and
 'grad/<name>' (∂loss/∂value of the batch the step used, as lecture 4's listing prints `w.grad`)
 every step for models with at most 16 scalar parameters, 'train/loss_epoch' at epoch ends
-when an epoch has more than one batch, and whatever `add()` was given (dev metrics). A batch is columnar (name -> steps,
-values), so its cost is per series, not per row; iterating it yields `(name, step, value)`
-rows in step order for sinks that want rows.
+when an epoch has more than one batch, and whatever `add()` was given (dev metrics). A batch
+is columnar (name -> steps, values), so its cost is per series, not per row; iterating it
+yields `(name, step, value)` rows in step order for sinks that want rows.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class MetricRecorder:
         views = [p.detach().reshape(-1) for p in params] if param_names else []
         # Gradients are read after the step, where the loop leaves them until the next step's
         # zero_grad (no torch optimiser changes .grad in place). `zero_grad()` sets them to None,
-        # so each step's are new tensors: no view can follow them. On the CPU `.tolist()` of
-        # each (about 0.3 µs) is the cheap read; on an accelerator they are copied into a buffer.
+        # so each step's are new tensors: no view can follow them. On the CPU `.item()` (one-value
+        # tensors) or `.tolist()` is the cheap read; on an accelerator they are copied into a buffer.
         self._params = list(params) if param_names else []
         # (parameter, holds one value, zeros for a parameter the loss did not reach)
         self._grad_readers = [(p, p.numel() == 1, [0.0] * p.numel()) for p in self._params]
@@ -81,16 +81,24 @@ class MetricRecorder:
         self._first_step = 0
         self._losses: list = []            # floats on the CPU, 0-dim tensors on an accelerator
         self._lrs: list[float] = []
+        self._accuracies: list = []        # classifiers: each step's batch accuracy
+        self._grad_norms: list = []        # --clip-grad-norm: each step's norm before clipping
+        self._last_flushed = None          # the last loss of the previous flush
         self._epoch_ends: list[int] = []   # steps at which an epoch ended, since the last flush
         self._extra: list[tuple[str, int, float]] = []
         self._last_flush = time.perf_counter()
 
-    def record(self, step: int, loss: torch.Tensor, lr: float) -> None:
+    def record(self, step: int, loss: torch.Tensor, lr: float, accuracy: torch.Tensor | None = None,
+               grad_norm: torch.Tensor | None = None) -> None:
         """The hot path: called once per optimiser step."""
         if not self._losses:
             self._first_step = step
         self._losses.append(loss.item() if self.on_cpu else loss.detach())
         self._lrs.append(lr)
+        if accuracy is not None:
+            self._accuracies.append(accuracy.item() if self.on_cpu else accuracy.detach())
+        if grad_norm is not None:
+            self._grad_norms.append(grad_norm.item() if self.on_cpu else grad_norm.detach())
         if self._views:
             if self.on_cpu:  # one list per step (fewer objects for the garbage collector to track)
                 row = [value for view in self._views for value in view.tolist()]   # P floats
@@ -112,6 +120,32 @@ class MetricRecorder:
             torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(v)
                        for p, v in zip(self._params, self._views)], out=self._grad_buf[row])   # (P,)
 
+    def latest(self, name: str) -> float:
+        """The last recorded value of a per-step train metric (train/loss, train/accuracy)."""
+        column = self._losses if name == "train/loss" else self._accuracies
+        return float(column[-1])
+
+    def latest_loss(self) -> float | torch.Tensor | None:
+        """The last recorded step's loss (a float on the CPU, a device tensor elsewhere), also
+        after a flush; None before the first step."""
+        return self._losses[-1] if self._losses else self._last_flushed
+
+    def epoch_loss(self) -> float:
+        """The mean train loss of the epoch that just ended (ReduceLROnPlateau without a dev set),
+        summed one loss at a time from the carried sum as `flush` sums it, so the value never
+        depends on where flushes fell."""
+        if not self.epoch_means:
+            return float(self._losses[-1])                 # one step per epoch
+        *earlier, end = self._epoch_ends
+        if earlier:  # an earlier epoch ended in this buffer: this one starts after it
+            start, total, count = earlier[-1] - self._first_step + 1, 0.0, 0
+        else:
+            start, total, count = 0, self.progress.epoch_loss_sum, self.progress.epoch_loss_count
+        for loss in self._losses[start:end - self._first_step + 1]:
+            total += float(loss)
+            count += 1
+        return total / count
+
     def epoch_end(self, step: int) -> None:
         if self.epoch_means:
             self._epoch_ends.append(step)
@@ -127,11 +161,16 @@ class MetricRecorder:
         self._last_flush = time.perf_counter()
         series: dict[str, tuple[Sequence[int], list[float]]] = {}
         if self._losses:
+            self._last_flushed = self._losses[-1]
             n = len(self._losses)
             steps = range(self._first_step, self._first_step + n)
             losses = list(self._losses) if self.on_cpu else torch.stack(self._losses).float().tolist()
             series["train/loss"] = (steps, losses)
             series["lr"] = (steps, list(self._lrs))
+            for name, column in (("train/accuracy", self._accuracies), ("grad_norm", self._grad_norms)):
+                if column:
+                    series[name] = (steps, list(column) if self.on_cpu else torch.stack(column).float().tolist())
+                    column.clear()
             if self._views:
                 if self.on_cpu:
                     both = [list(c) for c in zip(*self._param_rows)]  # (2P, n): one list per value, then per gradient

@@ -13,6 +13,7 @@ import hashlib
 import torch
 
 from ..assembly import Parts
+from ..data import LazyData, tensors_of
 from ..errors import DataError, SpecError
 from ..spec import RunSpec
 from .state import environment
@@ -31,6 +32,9 @@ def allowed_changes(run_id: str, saved: RunSpec, changes: dict) -> dict:
     """The fields of `changes` that differ from the saved spec; one error naming any that may not."""
     old = saved.to_dict()
     changed = {k: v for k, v in changes.items() if k not in old or v != old[k]}
+    if changed.get("lr") == "auto":
+        raise SpecError(f"--lr auto runs the LR range test before a new run; on resume give run {run_id} a number "
+                        "(learnsys lr-find suggests one).")
     refused = [k for k in changed if k not in RESUME_CHANGES]
     if refused:
         was = ", ".join(f"{k} = {old[k]!r}" if k in old else k for k in refused)
@@ -40,13 +44,30 @@ def allowed_changes(run_id: str, saved: RunSpec, changes: dict) -> dict:
     return changed
 
 
+def _update(h, t: torch.Tensor) -> None:
+    h.update(str((tuple(t.shape), t.dtype)).encode())
+    h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+
+
 def data_fingerprint(parts: Parts) -> str:
-    """sha256 of the train and dev tensors exactly as the loop sees them (after split and scaling)."""
+    """sha256 of the train and dev tensors exactly as the loop sees them (after split and scaling).
+    For a Dataset (the loader path) it covers what can be read cheaply: the rows of each part, the
+    items' layout, and the first and last train items."""
     h = hashlib.sha256()
+    if isinstance(parts.train, LazyData):
+        for part in (parts.train, parts.dev):
+            if part is not None:
+                h.update(str((part.n_rows, part.layout, part.item_shape, part.n_classes)).encode())
+                _update(h, part.indices)
+        lazy = parts.train
+        for i in (int(lazy.indices[0]), int(lazy.indices[-1])):
+            for t in tensors_of(lazy.dataset[i]):
+                _update(h, torch.as_tensor(t))
+        return h.hexdigest()
     for part in (parts.train, parts.dev or ()):
-        for t in part:
-            h.update(str((tuple(t.shape), t.dtype)).encode())
-            h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+        for value in part:
+            for t in tensors_of(value):
+                _update(h, t)
     return h.hexdigest()
 
 

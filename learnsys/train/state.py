@@ -28,6 +28,8 @@ class Progress:
     batch: int = 0             # batches completed inside the current epoch
     epoch_loss_sum: float = 0.0  # sum of this epoch's per-step losses flushed so far
     epoch_loss_count: int = 0
+    last_dev_loss: float | None = None  # what ReduceLROnPlateau steps on between evaluations
+    order_seed: int | None = None       # --shuffle torch: the seed of this epoch's order
 
     def state_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +90,8 @@ class TrainState:
             "guard": t.guard.state_dict(with_snapshot=t.progress.step % t.spec.checkpoint_every != 0),
             "env": environment(),
             "callbacks": t.callbacks.state_dict(),
+            "early_stop": None if t.early_stop is None else t.early_stop.state_dict(),
+            "keep_best": None if t.keep_best is None else t.keep_best.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -103,4 +107,8 @@ class TrainState:
         t.progress.load_state_dict(state["progress"])
         t.guard.load_state_dict(state["guard"])
         t.callbacks.load_state_dict(state["callbacks"])
+        if t.early_stop is not None and state.get("early_stop"):
+            t.early_stop.load_state_dict(state["early_stop"])
+        if t.keep_best is not None and state.get("keep_best"):
+            t.keep_best.load_state_dict(state["keep_best"])
         set_rng_state(state["rng"])

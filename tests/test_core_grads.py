@@ -111,3 +111,12 @@ def test_the_accelerator_path_records_the_same_values_as_the_cpu_path():
     cpu, device = (r.flush().series for r in recorders)
     assert cpu == device
     assert [list(v) for v in zip(*(cpu[f"grad/{n}"][1] for n in names))] == expected
+
+
+def test_grad_series_are_the_clipped_gradients_the_step_used(runs_dir):
+    run = learnsys.fit("linear", "lecture5", optimizer="sgd", lr=0.01, epochs=3, clip_grad_norm=1.0,
+                       runs_dir=runs_dir)
+    m = run.metrics()
+    for step in range(3):
+        norm = (m["grad/w"][1][step] ** 2 + m["grad/b"][1][step] ** 2) ** 0.5
+        assert norm == pytest.approx(1.0, rel=1e-5) and m["grad_norm"][1][step] > 1.0   # clipped from above 1

@@ -27,7 +27,7 @@ import torch
 
 import learnsys
 from learnsys.data import load_data
-from learnsys.lectures.landscape import plane_landscapes
+from learnsys.lectures.planes import plane_landscapes
 from learnsys.models import build_model
 
 DATA = {"size": 10_000, "features": 10}

@@ -37,6 +37,8 @@ def learnsys_cost(steps: int, folder: Path, with_params: bool) -> float:
     sink = StoreSink(str(store_path), run_id)
     trainer = _Trainer()
     params = [torch.nn.Parameter(torch.zeros(1, 1)), torch.nn.Parameter(torch.zeros(1))]
+    for p in params:  # as after a backward: the recorder reads them too (grad/w, grad/b)
+        p.grad = torch.ones_like(p)
     recorder = MetricRecorder(trainer.progress, ["w", "b"] if with_params else [], params, epoch_means=False)
     losses = [torch.tensor(float(i % 97)) for i in range(1024)]   # stand-ins for each step's loss tensor
     start = time.perf_counter()
@@ -79,7 +81,7 @@ def main() -> None:
         plain = learnsys_cost(steps, folder, with_params=False)
         params = learnsys_cost(steps, folder, with_params=True)
         print(f"learnsys, {steps:>9,} steps: {plain:.2f} us/step (loss + lr), {params:.2f} us/step "
-              "(+ 2 parameter paths)  [target <= 2 us, flat]")
+              "(+ 2 parameter paths and their gradients)  [target <= 2 us, flat]")
     tb = tensorboard_cost(args.tensorboard_steps, folder)
     if tb is None:
         print("tensorboard not installed: `pip install tensorboard` to compare")

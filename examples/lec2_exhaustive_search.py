@@ -5,9 +5,9 @@ Here learnsys evaluates the whole grid at once (`learnsys.lectures.search.search
 on the same numbers in the same precision, and prints the same table:
 
     python examples/lec2_exhaustive_search.py          # w and MSE for each grid point, the best w
-    learnsys search --data lecture-noisy --model linear-nobias --grid w=0:4:0.1 --png mse.png   # the CLI way
+    learnsys search --data lecture2 --model linear-nobias --grid w=0:4:0.1 --png mse.png   # the CLI way
 
-The data are the listing's Python floats as float64 tensors (the built-in `lecture-noisy` set
+The data are the listing's Python floats as float64 tensors (the built-in `lecture2` set
 holds them as float32, which would round 2.02 to 2.0199999809...). The grid is `0:4:0.1`,
 whose values are start + i*step, exactly what np.arange(0.0, 4.1, 0.1) makes.
 """
@@ -20,8 +20,8 @@ from learnsys.lectures.search import axis, search
 
 def main(verbose: bool = True) -> list[tuple[float, float]]:
     x = torch.tensor([[v] for v in LECTURE_X], dtype=torch.float64)                       # (3, 1)
-    y = torch.tensor([[v] for v in BUILTIN_LECTURE["lecture-noisy"]], dtype=torch.float64)  # (3, 1)
-    data = DataSet(x, y, ["x"], ["y"], 0, "lecture-noisy (float64)")
+    y = torch.tensor([[v] for v in BUILTIN_LECTURE["lecture2"]], dtype=torch.float64)  # (3, 1)
+    data = DataSet(x, y, ["x"], ["y"], 0, "lecture2 (float64)")
     # vmap: the generic path sums the three squared errors in the listing's order
     result = search("linear-nobias", data, {"w": axis("0:4:0.1")}, method="vmap", dtype=torch.float64)
     table = list(zip(result.axes[0].tolist(), result.losses.tolist()))

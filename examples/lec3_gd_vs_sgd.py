@@ -9,8 +9,9 @@ with one sample's gradient 2x(x·w − y), in order. learnsys runs the same with
 shuffle=False` (SGD, the listing's order), autograd instead of the hand-written gradient,
 and float32 instead of Python floats, so the numbers agree to about 1e-6, not bitwise.
 
-Smoothing (lecture 3): s₀ = c₀, sᵢ = β·sᵢ₋₁ + (1 − β)·cᵢ, with β = 0.9. The dashboard draws
-it with a slider; here it is printed and plotted. With lr 0.25 the step overshoots
+Smoothing (lecture 3's exponentially weighted mean of the cost): c′₀ = c₀,
+c′ᵢ = β·cᵢ + (1 − β)·c′ᵢ₋₁, β the weight of the newest cost, here β = 0.4 as in the dashboard
+(which draws it with a slider) and the console. Here it is printed and plotted. With lr 0.25 the step overshoots
 (|1 − lr·2/N·Σx²| > 1) and the cost grows every epoch: `guard="off"` lets it diverge.
 
     python examples/lec3_gd_vs_sgd.py [--png lec3.png] [--runs-dir runs]
@@ -23,11 +24,14 @@ import learnsys
 COMMON = dict(model="linear-nobias", data="lecture", init={"w": 1.0}, epochs=100, guard="off", quiet=True)
 
 
-def smooth(values: list[float], beta: float = 0.9) -> list[float]:
-    """Lecture 3's exponentially weighted mean of a cost curve."""
+BETA = 0.4
+
+
+def smooth(costs: list[float], beta: float = BETA) -> list[float]:
+    """Lecture 3's exponentially weighted mean of a cost curve: c′₀ = c₀, c′ᵢ = β·cᵢ + (1 − β)·c′ᵢ₋₁."""
     out: list[float] = []
-    for v in values:
-        out.append(v if not out else beta * out[-1] + (1 - beta) * v)
+    for c in costs:
+        out.append(c if not out else beta * c + (1 - beta) * out[-1])
     return out
 
 
@@ -58,9 +62,9 @@ def main(runs_dir: str = "runs", png: str | None = None, verbose: bool = True) -
 
         fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
         axes[0].plot(gd["steps"], gd["cost"], label="GD cost", alpha=0.5)
-        axes[0].plot(gd["steps"], smooth(gd["cost"]), label="GD smoothed (β = 0.9)")
+        axes[0].plot(gd["steps"], smooth(gd["cost"]), label=f"GD smoothed c′ (β = {BETA})")
         axes[0].plot([s / 3 for s in sgd["steps"]], sgd["cost"], label="SGD one-sample loss", alpha=0.4, lw=0.8)
-        axes[0].plot([s / 3 for s in sgd["steps"]], smooth(sgd["cost"]), label="SGD smoothed")
+        axes[0].plot([s / 3 for s in sgd["steps"]], smooth(sgd["cost"]), label=f"SGD smoothed c′ (β = {BETA})")
         axes[0].set_yscale("log")
         axes[0].set_xlabel("epoch")
         axes[0].set_ylabel("cost (MSE)")

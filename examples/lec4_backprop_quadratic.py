@@ -4,7 +4,7 @@ The listing starts from w1 = w2 = b = 1.0, and for 100 epochs takes each of the 
 of (x = 1, 2, 3; y = 1.98, 4.12, 5.95) in order: forward, (y_pred − y)², backward, then
 `w.data = w.data - 0.01 * w.grad.data` for each parameter. Here learnsys does the same:
 model `poly:2` (which evaluates `w1*x*x + w2*x + b` left to right, as the listing writes it),
-data `lecture-quadratic`, batch size 1 without shuffling, lr 0.01, 100 epochs, and the
+data `lecture4` (the listing's y = 1.98, 4.12, 5.95), batch size 1 without shuffling, lr 0.01, 100 epochs, and the
 graph view shows the first step's values and gradients.
 
 The update rule is where the floats could part. `torch.optim.SGD` updates with
@@ -28,7 +28,7 @@ from learnsys.spec import RunSpec
 from learnsys.train.build import build
 from learnsys.train.loop import Trainer
 
-SPEC = dict(model="poly:2", data="lecture-quadratic", lr=0.01, epochs=100, batch_size=1, shuffle=False,
+SPEC = dict(model="poly:2", data="lecture4", lr=0.01, epochs=100, batch_size=1, shuffle=False,
             init={"w1": 1.0, "w2": 1.0, "b": 1.0}, guard="off")
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .data import DataSet, LazyData, Standardizer, as_data, load_data, map_tensors, split, tensors_of
+from .data import DataSet, LazyData, Standardizer, as_data, dev_indices, load_data, map_tensors, split, tensors_of
 from .data.labels import with_classes
 from .errors import DataError, ModelError
 from .losses import (CLASSIFIERS, build_loss, check_loss_fits, criterion, loss_kind, n_outputs_for, prepare_targets,
@@ -74,7 +74,7 @@ class Parts:
         return {**self.data.meta(), "loss": self.loss_name, "scaler": self.scaler.state_dict(),
                 "n_outputs": self.n_outputs, "n_parameters": count_parameters(self.model),
                 "scalar_names": self.param_names, "train_rows": n_train, "dev_rows": n_dev,
-                "feed": self.spec.feed}
+                "dev_indices": dev_indices(self.data.n_rows, self.spec.dev, self.spec.seed), "feed": self.spec.feed}
 
 
 def spec_and_objects(model: Any, data: Any, fields: dict, *,

@@ -114,10 +114,13 @@ def _print_outcome(run) -> None:
         return
     meta = run.folder.meta()
     if meta.get("scalar_names"):
+        from .models import LINEAR_SHORT_NAMES
+
+        short = {long: s for s, long in LINEAR_SHORT_NAMES if s in meta["scalar_names"]}  # lecture 5's w and b
         for name, value in run.params().items():
             values = value.reshape(-1).tolist()
             shown = repr(values[0]) if len(values) == 1 else ", ".join(map(repr, values))
-            print(f"{name} = {shown}")
+            print(f"{short.get(name, name)} = {shown}")
     if meta.get("n_features") == 1 and meta.get("loss") in ("mse", "mae"):
         for x, y in zip((4.0, 5.0), run.predict([[4.0], [5.0]]).tolist()):
             print(f"y_pred(x = {x}) = {', '.join(map(repr, y))}")
@@ -267,12 +270,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from . import api
 
-    info = api.load_run(args.run, runs_dir=args.runs_dir).summary()
+    run = api.load_run(args.run, runs_dir=args.runs_dir)
+    info = run.summary()
+    meta = run.folder.meta()
+    if meta.get("dev_rows"):  # which rows of the data set the seeded split held out
+        info["dev_indices"] = meta.get("dev_indices")
     if args.json:
         print(json.dumps(finite_json(info)))
         return 0
     confusion = info.pop("confusion", None)
     for key, value in info.items():
+        if key == "dev_indices":
+            n_rows = meta["dev_rows"] + meta.get("train_rows", 0)
+            value = (f"{', '.join(map(str, value))} ({meta['dev_rows']} of the data set's {n_rows} rows, 0-based; "
+                     "the others are the train rows)") if value is not None else \
+                f"{meta['dev_rows']} of {n_rows} rows (too many to list; data.split_indices gives them)"
         print(f"{key}: {value}")
     if confusion:
         matrix = confusion["rows_true_columns_predicted"]

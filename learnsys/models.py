@@ -4,20 +4,25 @@
     model = build_model("my_models.py:Net", 4, 3, {"hidden": 32})  # any nn.Module
     model = build_model("cnn:16,32", 64, 10, item_shape=(1, 8, 8))  # images (N, 1, 8, 8) -> (N, 10)
     scalar_names(model)   # ['w1', 'w2', 'b'] for models with <= 16 scalar parameters
+    apply_init(model, {"w1": 1.0, "b": 0.0})
+    resolve_names(model, ["w1", "b"], what="grid")   # [ScalarRef('w1', 'w1', (0,)), ...]
 
 Built-in models name their parameters as the lectures do (`w`, `w1`, `w2`, `b`), except
 `linear`, which wraps `nn.Linear` as `self.linear` exactly as lecture 5's `LinearModel`
-does, so that the same seed gives the same initial weights.
+does, so that the same seed gives the same initial weights; with one input and one output
+its two scalars are still called `w` and `b` (the naming rule below, one for every verb).
 """
 
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .errors import ModelError
+from .errors import LearnsysError, ModelError
 from .userclass import load_user_class
 
 BUILTIN_MODELS = ("linear-nobias", "linear", "poly:K", "mlp:H1,H2,...", "cnn:C1,C2,...", "logistic", "softmax")
@@ -180,32 +185,129 @@ def _user_model(name: str, args: dict) -> nn.Module:
         raise ModelError(f"Building {name} with model_args {args} failed: {e}.") from None
 
 
+# -- parameter names: one rule for every verb -------------------------------------------------
+#
+# A scalar is named by its parameter's name when the tensor holds one value (`w`, `w1`, `b`),
+# else by `name[i,j]` (`linear.weight[0,1]`). In a model that is one `linear` layer (lecture
+# 5's `LinearModel`, which prints them as `w` and `b`), `linear.weight` and `linear.bias` are
+# called `w` and `b` when each holds one value: those are the names shown, and the long
+# names are still taken.
+# `--init`, `--grid`, `landscape --params`, the `param/<name>` and `grad/<name>` series and
+# the dashboard all use these names; `--init` also takes a whole tensor's name (every value).
+
+LINEAR_SHORT_NAMES = (("w", "linear.weight"), ("b", "linear.bias"))
+
+
+@dataclass(frozen=True)
+class ScalarRef:
+    """One named value of a model: the name given, the parameter's name and the index in it."""
+    name: str           # as given: 'w', 'w1', 'linear.weight[0,1]'
+    param: str          # the name in named_parameters()
+    index: tuple | None  # the full index of one element; None: the whole tensor (init only)
+
+
+def short_names(model: nn.Module) -> dict[str, str]:
+    """{short: parameter}: in a model that is one `linear` layer (`linear`, `logistic`, lecture 5's
+    LinearModel), `w` for its weight and `b` for its bias when each holds one value; else {}."""
+    params = dict(model.named_parameters())
+    if not set(params) <= {long for _, long in LINEAR_SHORT_NAMES}:
+        return {}
+    return {short: long for short, long in LINEAR_SHORT_NAMES if long in params and params[long].numel() == 1}
+
+
 def scalar_names(model: nn.Module) -> list[str]:
-    """One name per scalar parameter (`w`, `linear.weight[0,0]`), or [] if there are more than 16."""
+    """One name per scalar parameter in `named_parameters()` order (`w`, `b`, `w1`,
+    `linear.weight[0,1]`), or [] if the model has more than 16."""
     params = list(model.named_parameters())
     if sum(p.numel() for _, p in params) > MAX_SCALARS:
         return []
+    display = {long: short for short, long in short_names(model).items()}
     names = []
     for name, p in params:
         if p.numel() == 1:
-            names.append(name)
+            names.append(display.get(name, name))
         else:
             for idx in torch.cartesian_prod(*[torch.arange(s) for s in p.shape]).reshape(p.numel(), -1).tolist():
                 names.append(f"{name}[{','.join(map(str, idx))}]")
     return names
 
 
+def valid_names(model: nn.Module, whole_tensors: bool = False) -> str:
+    """What a user may write, for error messages: every scalar name, or each tensor with its shape."""
+    names = scalar_names(model)
+    aliases = short_names(model)
+    if names:
+        text = ", ".join(f"{n} (= {aliases[n]})" if n in aliases else n for n in names)
+        whole = [f"{n} ({'x'.join(map(str, p.shape))})" for n, p in model.named_parameters() if p.numel() > 1]
+        return text + (f"; or all values of one tensor: {', '.join(whole)}" if whole_tensors and whole else "")
+    return ", ".join(f"{n} (shape {'x'.join(map(str, p.shape))}: one value is {n}[{','.join('0' * p.dim())}])"
+                     if p.numel() > 1 else n for n, p in model.named_parameters())
+
+
+_NAME = re.compile(r"([A-Za-z_][\w.]*)(?:\[\s*(\d+(?:\s*,\s*\d+)*)\s*\])?")
+
+
+def resolve_names(model: nn.Module, names, *, what: str, whole_tensors: bool = False,
+                  error: type[LearnsysError] = ModelError) -> list[ScalarRef]:
+    """The parameters and indices `names` refer to, by the rule above. With `whole_tensors`
+    a multi-value tensor's own name means all its values (index None). Unknown names, bad
+    indices and a value named twice are one `error` that lists every problem and the valid names."""
+    params = dict(model.named_parameters())
+    aliases = short_names(model)
+    out, bad = [], []
+    for name in names:
+        m = _NAME.fullmatch(str(name).strip())
+        pname = m and aliases.get(m.group(1), m.group(1))
+        if not m or pname not in params:
+            bad.append(repr(name))
+            continue
+        p = params[pname]
+        if m.group(2) is None:
+            if p.numel() == 1:
+                out.append(ScalarRef(name, pname, (0,) * p.dim()))
+            elif whole_tensors:
+                out.append(ScalarRef(name, pname, None))
+            else:
+                bad.append(f"{name!r} (holds {p.numel()} values; name one as {pname}[{','.join('0' * p.dim())}])")
+            continue
+        index = tuple(int(i) for i in m.group(2).split(","))
+        if len(index) != p.dim() or any(not 0 <= i < s for i, s in zip(index, p.shape)):
+            bad.append(f"{name!r} (index out of range for shape {tuple(p.shape)})")
+            continue
+        out.append(ScalarRef(name, pname, index))
+    if bad:
+        raise error(f"{what} names unknown parameter(s) {', '.join(bad)}; the model's parameters are "
+                    f"{valid_names(model, whole_tensors)}.")
+    seen: dict[str, dict] = {}                         # parameter -> {flat element or None: the name}
+    for ref in out:
+        taken = seen.setdefault(ref.param, {})
+        flat = None if ref.index is None else flat_index(params[ref.param].shape, ref.index)
+        clash = next((n for k, n in taken.items() if flat is None or k is None or k == flat), None)
+        if clash is not None:
+            raise error(f"{what} names {clash!r} and {ref.name!r}, which are the same parameter; give it once.")
+        taken[flat] = ref.name
+    return out
+
+
+def flat_index(shape, index: tuple) -> int:
+    """The position of `index` in the tensor flattened in C order (`p.reshape(-1)[flat]`)."""
+    flat = 0
+    for i, size in zip(index, shape):
+        flat = flat * size + i
+    return flat
+
+
 def apply_init(model: nn.Module, init: dict) -> None:
-    """Set named parameters to given values (`w1 = 1.0`, `linear.bias = 0`); unknown names are errors."""
+    """Set named values (`w1 = 1.0`, `b = 0`, `linear.weight[0,1] = 2`, `linear.bias = 0` for
+    every value of a tensor); unknown names are one error listing the valid ones."""
     if not init:
         return
+    refs = resolve_names(model, list(init), what="init", whole_tensors=True)
     params = dict(model.named_parameters())
-    unknown = [k for k in init if k not in params]
-    if unknown:
-        raise ModelError(f"init names unknown parameter(s) {unknown}; the model has {', '.join(params)}.")
     with torch.no_grad():
-        for k, v in init.items():
-            params[k].fill_(float(v))
+        for ref in refs:
+            target = params[ref.param] if ref.index is None else params[ref.param][ref.index]
+            target.fill_(float(init[ref.name]))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -65,10 +65,11 @@ def _f(default: Any, help: str) -> Any:
 @dataclass
 class RunSpec:
     # -- data ---------------------------------------------------------------------------
-    data: str = _f("lecture", "data set: a built-in name (lecture, lecture-noisy, lecture-quadratic, "
-                              "synthetic-linear, synthetic-classes, diabetes, iris, wine, breast_cancer, digits, "
-                              "breast_cancer8) "
-                              "or a path to a .csv or .npz file")
+    data: str = _f("lecture5", "data set: a built-in name (lecture5: the lecture 5 listing's y = 1.98, 4.12, 5.95 "
+                               "at x = 1, 2, 3, also lecture4; lecture2: 2.02, 3.98, 6.01; lecture: y = 2x; "
+                               "synthetic-linear, synthetic-classes, synthetic-images, diabetes, iris, wine, "
+                               "breast_cancer, breast_cancer8, digits, digits-images), a path to a .csv, .npz or .pt "
+                               "file, or path/to/file.py:function")
     target: list = _f([], "CSV target column name(s); default: the last column")
     data_args: dict = _f({}, "options of synthetic data: size (rows), features, noise (std of y noise), "
                              "classes, seed")

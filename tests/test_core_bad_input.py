@@ -71,7 +71,7 @@ CASES = {
                            ["has no 'Net'"]),
     "bad init name": (lambda t: ["--init", "q=1"], ["init names unknown parameter", "linear.weight"]),
     "bad key=value": (lambda t: ["--model-args", "activation"], ["--model-args takes key=value pairs"]),
-    "cross-entropy on float labels": (lambda t: ["--data", "lecture-noisy", "--loss", "cross-entropy"],
+    "cross-entropy on float labels": (lambda t: ["--data", "lecture2", "--loss", "cross-entropy"],
                                       ["needs class ids", "2.02"]),
     "bad run id": (lambda t: ["--run-id", "../escape"], ["run_id = '../escape'"]),
     # refused up front, not at step 1 (issue 12)

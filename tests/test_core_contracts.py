@@ -18,7 +18,7 @@ from learnsys.models import MAX_SCALARS, apply_init, build_model, scalar_names
 from learnsys.spec import RunSpec
 from learnsys.store import RunStore, StoreWriter
 
-MODELS = [("linear-nobias", "synthetic-linear"), ("linear", "synthetic-linear"), ("poly:3", "lecture-quadratic"),
+MODELS = [("linear-nobias", "synthetic-linear"), ("linear", "synthetic-linear"), ("poly:3", "lecture5"),
           ("mlp:8,8", "synthetic-linear"), ("logistic", "breast_cancer"), ("softmax", "iris"),
           ("mlp:16", "synthetic-classes")]
 OPTIMIZERS = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "nadam"]
@@ -65,7 +65,7 @@ def test_optimizer_args_reach_the_optimizer(runs_dir):
 def test_scalar_names_and_init_name_the_parameters_like_the_lectures():
     torch.manual_seed(0)
     assert scalar_names(build_model("linear-nobias", 1, 1)) == ["w"]
-    assert scalar_names(build_model("linear", 1, 1)) == ["linear.weight", "linear.bias"]
+    assert scalar_names(build_model("linear", 1, 1)) == ["w", "b"]   # lecture 5 prints them as w and b
     poly = build_model("poly:2", 1, 1)
     assert scalar_names(poly) == ["w1", "w2", "b"]
     apply_init(poly, {"w1": 1, "w2": 1, "b": 1})

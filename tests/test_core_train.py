@@ -3,6 +3,7 @@ SGD and mini-batches (bitwise), closed-form least squares, and the recorded metr
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -56,18 +57,35 @@ def test_lecture5_example_twin_is_bitwise_equal_to_the_listing(tmp_path):
         assert torch.equal(twin["y_test"], y_test)
 
 
-def test_train_with_no_arguments_is_lecture5_on_the_lecture_data(cli, runs_dir):
-    w, b, y_test, losses = lecture5_listing(0, [2.0, 4.0, 6.0])
+def test_train_with_no_arguments_prints_the_lecture5_listings_numbers(cli, runs_dir):
+    w, b, y_test, losses = lecture5_listing(0, [1.98, 4.12, 5.95])   # the listing after torch.manual_seed(0)
     result = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir)
     assert result.code == 0, result.err
-    assert f"linear.weight = {w.item()!r}" in result.out
-    assert f"linear.bias = {b.item()!r}" in result.out
+    assert f"\nw = {w.item()!r}\n" in result.out           # the listing prints them as w and b
+    assert f"\nb = {b.item()!r}\n" in result.out
     assert f"y_pred(x = 4.0) = {y_test[0, 0].item()!r}" in result.out
     assert f"y_pred(x = 5.0) = {y_test[1, 0].item()!r}" in result.out
     run_id = result.out.split()[1]
     steps, values = RunStore(runs_dir / "learnsys.sqlite").series(run_id, "train/loss")
     assert steps == list(range(1, 1001))
     assert values == losses  # every step's loss, as the listing computes it
+
+
+def test_built_in_sets_are_named_by_the_listings_and_old_names_still_work(cli, runs_dir):
+    from learnsys.data import load_data
+
+    assert load_data("lecture").y[:, 0].tolist() == [2.0, 4.0, 6.0]                 # lectures 2-3
+    assert torch.equal(load_data("lecture2").y, torch.tensor([[2.02], [3.98], [6.01]]))
+    assert torch.equal(load_data("lecture4").y, load_data("lecture5").y)
+    assert torch.equal(load_data("lecture5").y, torch.tensor([[1.98], [4.12], [5.95]]))
+    new = cli("train", "--no-ui", "--quiet", "--epochs", "20", "--data", "lecture5", "--runs-dir", runs_dir)
+    old = cli("train", "--no-ui", "--quiet", "--epochs", "20", "--data", "lecture-quadratic", "--runs-dir", runs_dir)
+    assert old.code == 0 and new.err == ""
+    assert old.err.strip().splitlines() == ["warning: data set 'lecture-quadratic' is now called 'lecture5' (the "
+                                            "lecture listing that uses it); the old name still works for now."]
+    assert old.out.splitlines()[1:] == new.out.splitlines()[1:]                     # the same numbers
+    noisy = cli("search", "--data", "lecture-noisy", "--grid", "w=2", "--no-store")
+    assert noisy.code == 0 and "'lecture2'" in noisy.err and "MSE = 0.000300" in noisy.out
 
 
 def test_one_sample_sgd_matches_the_plain_per_sample_loop(runs_dir):
@@ -142,8 +160,8 @@ def test_metrics_epoch_means_dev_loss_lr_and_parameter_paths(runs_dir):
     assert lrs[:10] == [0.05] * 10 and lrs[10:] == [pytest.approx(0.025)] * 10
     assert m["dev/loss"][0] == [5, 10, 15, 20]
     params = run.params()
-    assert m["param/linear.weight"][1][-1] == params["linear.weight"].item()
-    assert m["param/linear.bias"][1][-1] == params["linear.bias"].item()
+    assert m["param/w"][1][-1] == params["linear.weight"].item()
+    assert m["param/b"][1][-1] == params["linear.bias"].item()
     # the dev loss at the end is the model's loss on the dev rows
     from learnsys.data import load_data, split
 
@@ -244,8 +262,8 @@ def test_steps_overrides_epochs_and_show_json_lists_exact_params(runs_dir, cli):
     predicted = json.loads(cli("predict", run_id, "--x", "4", "5", "--json", "--runs-dir", runs_dir).out)
     assert predicted["predictions"] == learnsys.load_run(run_id, runs_dir=runs_dir).predict([[4.0], [5.0]]).tolist()
     csv = cli("metrics", run_id, "--csv", "--runs-dir", runs_dir).out.splitlines()
-    # loss, lr, weight, bias per step, plus epoch means at steps 2, 4, 6 (2 batches per epoch)
-    assert csv[0] == "step,name,value" and len(csv) == 1 + 7 * 4 + 3
+    # loss, lr, w, b and their gradients per step, plus epoch means at steps 2, 4, 6 (2 batches per epoch)
+    assert csv[0] == "step,name,value" and len(csv) == 1 + 7 * 6 + 3
 
 
 def test_tensorboard_sink_writes_the_same_losses(cli, runs_dir, tmp_path):
@@ -291,3 +309,25 @@ def test_runs_table_never_cuts_the_run_id(runs_dir):
     out = subprocess.run([sys.executable, "-m", "learnsys", "runs", "--runs-dir", str(runs_dir)], capture_output=True,
                          text=True, env={**os.environ, "COLUMNS": "60"}, timeout=60).stdout
     assert run.run_id in out  # whole, even in a narrow terminal: the other verbs take it
+
+
+def test_the_dev_split_names_its_rows_in_meta_and_show(cli, runs_dir, tmp_path):
+    from learnsys.data import load_data, split
+
+    csv = tmp_path / "d.csv"
+    csv.write_text("x,y\n" + "".join(f"{i},{2 * i + 1}\n" for i in range(10)))
+    r = cli("train", "--data", csv, "--dev", "0.3", "--seed", "4", "--epochs", "2", "--run-id", "d", "--no-ui",
+            "--quiet", "--runs-dir", runs_dir)
+    assert r.code == 0, r.err
+    run = learnsys.load_run("d", runs_dir=runs_dir)
+    rows = run.folder.meta()["dev_indices"]
+    _, dev = split(load_data(str(csv)), 0.3, 4)
+    assert len(rows) == 3 and rows == sorted(rows)
+    assert dev.x[:, 0].tolist() == [float(i) for i in rows]        # row i of this file has x = i
+    shown = cli("show", "d", "--runs-dir", runs_dir)
+    line = next(l for l in shown.out.splitlines() if l.startswith("dev_indices: "))
+    assert line.startswith(f"dev_indices: {', '.join(map(str, rows))} (3 of the data set's 10 rows, 0-based")
+    assert json.loads(cli("show", "d", "--json", "--runs-dir", runs_dir).out)["dev_indices"] == rows
+    assert "dev_indices" not in cli("show", "d", "--runs-dir", runs_dir).out.replace(line, "")
+    no_dev = cli("train", "--epochs", "1", "--run-id", "n", "--no-ui", "--quiet", "--runs-dir", runs_dir)
+    assert no_dev.code == 0 and "dev_indices" not in cli("show", "n", "--runs-dir", runs_dir).out

@@ -63,15 +63,15 @@ def env(tmp_path_factory):
 
     runs = tmp_path_factory.mktemp("lectures") / "runs"
     ids = {
-        "curve": _run_id(_cli("search", "--data", "lecture-noisy", "--grid", "w=0:4:0.1", "--json", "--runs-dir", runs)),
+        "curve": _run_id(_cli("search", "--data", "lecture2", "--grid", "w=0:4:0.1", "--json", "--runs-dir", runs)),
         "heatmap": _run_id(_cli("search", "--model", "linear", "--grid", "w=0:4:0.1", "b=-2:2:0.1", "--json",
                                 "--runs-dir", runs)),
-        "table": _run_id(_cli("search", "--model", "poly:2", "--data", "lecture-quadratic", "--grid", "w1=-1:1",
+        "table": _run_id(_cli("search", "--model", "poly:2", "--data", "lecture5", "--grid", "w1=-1:1",
                               "w2=0:3", "b=-1:1", "--samples", "500", "--json", "--runs-dir", runs)),
     }
     learnsys.fit("linear", "lecture", runs_dir=runs, run_id="lin", epochs=60, lr=0.05, quiet=True)
     _cli("landscape", "lin", "--resolution", "21", "--json", "--runs-dir", runs)
-    learnsys.fit("poly:2", "lecture-quadratic", runs_dir=runs, run_id="poly", epochs=3, quiet=True,
+    learnsys.fit("poly:2", "lecture5", runs_dir=runs, run_id="poly", epochs=3, quiet=True,
                  init={"w1": 1.0, "w2": 1.0, "b": 1.0})
     _cli("graph", "poly", "--sample", "1", "--json", "--runs-dir", runs)
     learnsys.fit("mlp:" + ",".join(["3"] * 70), "synthetic-linear", runs_dir=runs, run_id="deep", epochs=1,
@@ -175,11 +175,11 @@ def test_graph_steps_through_the_backward_pass(page, env):
     assert g["visited"] == 0 and all("grad ?" in label for label in g["labels"])
     page.click("[data-artifact=graph] button[data-action=next]")
     g = page.evaluate(dbg)
-    assert g["visited"] == 1 and g["current"] == "mse_loss"
+    assert g["visited"] == 1 and g["current"] == "mean(r²)"       # the slides' MSE: r = ŷ − y, r², mean
     assert sum("grad ?" not in label for label in g["labels"]) == 1
     page.click("[data-artifact=graph] button[data-action=all]")
     g = page.evaluate(dbg)
-    assert g["visited"] == g["total"] == 11 and not any("grad ?" in label for label in g["labels"])
+    assert g["visited"] == g["total"] == 13 and not any("grad ?" in label for label in g["labels"])
     _shot(page, "graph")
     page.select_option("#lang", "zh")
     page.wait_for_function("() => document.querySelector('[data-artifact=graph] h3').textContent.startsWith('计算图')")

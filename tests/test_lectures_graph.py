@@ -73,13 +73,36 @@ def test_graph_values_and_gradients_match_the_chain_rule_by_hand():
     val = lambda n: n["value"]["value"] if not isinstance(n["value"]["value"], list) else \
         torch.tensor(n["value"]["value"]).item()  # noqa: E731
     grad = lambda n: torch.tensor(n["grad"]["value"]).item()  # noqa: E731
-    # pred = w1·x·x + w2·x + b = 4 + 2 + 1 = 7; loss = (7 − 4)² = 9; ∂loss/∂pred = 2·3 = 6
-    assert g["loss"] == 9.0 and g["nodes"][0]["kind"] == "loss" and g["nodes"][0]["name"] == "mse_loss"
+    # pred = w1·x·x + w2·x + b = 4 + 2 + 1 = 7; r = 7 − 4 = 3; loss = mean(r²) = 9
+    # ∂loss/∂r² = 1 (the mean of one value), ∂loss/∂r = 2r = 6, ∂loss/∂pred = 6, ∂loss/∂y = −6
+    assert g["loss"] == 9.0 and g["nodes"][0]["kind"] == "loss" and g["nodes"][0]["name"] == "mean"
+    assert (val(by_label["mean(r²)"][0]), grad(by_label["mean(r²)"][0])) == (9.0, 1.0)
+    assert (val(by_label["r²"][0]), grad(by_label["r²"][0])) == (9.0, 1.0)
+    assert (val(by_label["r = ŷ − y"][0]), grad(by_label["r = ŷ − y"][0])) == (3.0, 6.0)
+    assert (val(by_label["ŷ = add"][0]), grad(by_label["ŷ = add"][0])) == (7.0, 6.0)
     assert grad(by_label["w1"][0]) == 6 * 2 * 2 and grad(by_label["w2"][0]) == 6 * 2 and grad(by_label["b"][0]) == 6
     assert grad(by_label["x"][0]) == 6 * (2 * 1 * 2 + 1) and grad(by_label["y"][0]) == -6
     assert sorted(val(n) for n in by_label["mul"]) == [2.0, 2.0, 4.0]
     assert all("Backward" not in n["name"] for n in g["nodes"])
-    assert {n["name"] for n in g["nodes"] if n["kind"] == "op"} == {"mul", "add"}
+    assert {n["name"] for n in g["nodes"] if n["kind"] == "op"} == {"mul", "add", "sub", "pow"}
+    fused = graph_for("poly:2", [2.0], [4.0], init={"w1": 1.0, "w2": 1.0, "b": 1.0}, loss_steps=False)
+    assert fused["loss"] == 9.0 and fused["nodes"][0]["name"] == "mse_loss"
+    assert len(fused["nodes"]) == len(g["nodes"]) - 2                  # sub, pow, mean: one mse_loss
+
+
+def test_mse_steps_of_a_two_target_sample_by_hand():
+    """linear, 1 feature, 2 targets: ŷ = (w0·x + b0, w1·x + b1) at x = 2 with w = (1, 2), b = (0, 1):
+    ŷ = (2, 5); y = (1, 1): r = (1, 4), r² = (1, 16), loss = 8.5; ∂loss/∂r² = 1/2 each,
+    ∂loss/∂r = r = (1, 4), ∂loss/∂w = r·x = (2, 8), ∂loss/∂b = r = (1, 4)."""
+    init = {"linear.weight[0,0]": 1.0, "linear.weight[1,0]": 2.0, "linear.bias[0]": 0.0, "linear.bias[1]": 1.0}
+    g = graph_for("linear", [2.0], [1.0, 1.0], init=init)
+    node = {n["label"]: n for n in g["nodes"]}
+    assert g["loss"] == 8.5 and node["mean(r²)"]["grad"]["value"] == 1.0
+    assert node["r²"]["value"]["value"] == [[1.0, 16.0]] and node["r²"]["grad"]["value"] == [[0.5, 0.5]]
+    assert node["r = ŷ − y"]["value"]["value"] == [[1.0, 4.0]] and node["r = ŷ − y"]["grad"]["value"] == [[1.0, 4.0]]
+    assert node["ŷ = linear"]["value"]["value"] == [[2.0, 5.0]]
+    assert node["linear.weight"]["grad"]["value"] == [[2.0], [8.0]]
+    assert node["linear.bias"]["grad"]["value"] == [1.0, 4.0]
 
 
 def test_graph_gradients_equal_autograd_and_backward_order_is_topological():
@@ -123,7 +146,7 @@ def test_big_graphs_collapse_into_module_boxes():
 def test_text_tree_and_dot():
     g = _poly_graph()
     lines = text_tree(g)
-    assert lines[2].startswith("mse_loss  value 9  grad 1") and any("(see above)" in l for l in lines)
+    assert lines[2].startswith("mean(r²)  value 9  grad 1") and any("(see above)" in l for l in lines)
     dot = to_dot(g)
     assert dot.startswith("digraph") and dot.count("->") == len(g["edges"])
 
@@ -148,7 +171,9 @@ def test_gradcheck_linear_mse_closed_form_autograd_and_finite_differences():
 def test_cli_graph_and_gradcheck(cli, tmp_path):
     dot = tmp_path / "g.dot"
     r = cli("graph", "--model", "poly:2", "--x", "2", "--y", "4", "--init", "w1=1", "w2=1", "b=1", "--dot", dot)
-    assert r.code == 0 and "mse_loss  value 9  grad 1" in r.out and dot.read_text().startswith("digraph")
+    assert r.code == 0 and "r = ŷ − y  value 3  grad 6" in r.out and dot.read_text().startswith("digraph")
+    r = cli("graph", "--model", "poly:2", "--x", "2", "--y", "4", "--init", "w1=1", "w2=1", "b=1", "--fused-loss")
+    assert r.code == 0 and "mse_loss  value 9  grad 1" in r.out and "r²" not in r.out
     r = cli("graph", "--model", "poly:2", "--x", "2", "--y", "4", "--json")
     assert json.loads(r.out)["nodes"][0]["kind"] == "loss"
     r = cli("graph", "--model", "poly:2")
@@ -160,7 +185,7 @@ def test_cli_graph_and_gradcheck(cli, tmp_path):
 def test_cli_graph_of_a_trained_run_stores_the_artifact(cli, runs_dir):
     import learnsys
 
-    run = learnsys.fit("poly:2", "lecture-quadratic", runs_dir=runs_dir, epochs=5, quiet=True)
+    run = learnsys.fit("poly:2", "lecture5", runs_dir=runs_dir, epochs=5, quiet=True)
     r = cli("graph", run.run_id, "--sample", "2", "--runs-dir", runs_dir)
     assert r.code == 0, r.err
     assert "y (target)  value 5.95" in r.out

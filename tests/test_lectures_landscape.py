@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import learnsys
-from learnsys.lectures.landscape import exact_landscape, filter_normalized_direction, pca_plane, plane_landscapes
+from learnsys.lectures.landscape import exact_landscape
+from learnsys.lectures.planes import filter_normalized_direction, pca_plane, plane_landscapes
 from learnsys.losses import build_loss
 from learnsys.models import build_model
 from learnsys.sinks.landscape import LiveLandscape, SnapshotRecorder
@@ -47,7 +48,7 @@ def test_landscape_of_a_trained_linear_run_draws_the_whole_path(cli, runs_dir, t
     r = cli("landscape", run.run_id, "--resolution", "21", "--png", png, "--runs-dir", runs_dir)
     assert r.code == 0, r.err
     art = _artifact(runs_dir, run.run_id)
-    assert art["kind"] == "exact" and art["params"] == ["linear.weight", "linear.bias"]
+    assert art["kind"] == "exact" and art["params"] == ["w", "b"]
     assert art["path"]["steps"] == list(range(51)) and png.stat().st_size > 5000
     final = run.params()
     assert art["path"]["x"][-1] == final["linear.weight"].item() and art["path"]["y"][-1] == final["linear.bias"].item()
@@ -64,7 +65,7 @@ def test_live_landscape_during_training():
 
     runs_dir = Path(tempfile.mkdtemp()) / "runs"
     cb = LiveLandscape(runs_dir / "learnsys.sqlite", "live", min_interval=0.02)
-    learnsys.fit("linear-nobias", "lecture-noisy", runs_dir=runs_dir, run_id="live", epochs=400, lr=0.01,
+    learnsys.fit("linear-nobias", "lecture2", runs_dir=runs_dir, run_id="live", epochs=400, lr=0.01,
                  quiet=True, callbacks=[cb])
     assert cb.error is None and cb.writes >= 1
     art = _artifact(runs_dir, "live")
@@ -149,3 +150,83 @@ def test_live_landscape_keeps_the_path_across_a_resume(runs_dir):
     assert first.error is None and second.error is None
     art = _artifact(runs_dir, "res")
     assert art["path"]["steps"] == list(range(1, 61)) and art["step"] == 60 and art["live"] is False
+
+
+POLY_RUN = ["--model", "poly:2", "--data", "lecture4", "--init", "w1=1", "w2=1", "b=1", "--batch-size", "1",
+            "--shuffle", "false", "--epochs", "100", "--no-ui", "--quiet"]
+
+
+def _poly_loss(w1: float, w2: float, b: float) -> float:
+    """The MSE of w1·x² + w2·x + b on the lecture 4 data, in float64 by hand."""
+    xs, ys = (1.0, 2.0, 3.0), (1.98, 4.12, 5.95)
+    return sum((w1 * x * x + w2 * x + b - y) ** 2 for x, y in zip(xs, ys)) / 3
+
+
+def test_three_scalars_get_the_pca_plane_of_the_whole_path_and_a_varying_random_plane(cli, runs_dir, tmp_path):
+    assert cli("train", *POLY_RUN, "--run-id", "q", "--runs-dir", runs_dir).code == 0
+    png = tmp_path / "q.png"
+    r = cli("landscape", "q", "--resolution", "11", "--png", png, "--runs-dir", runs_dir)
+    assert r.code == 0, r.err
+    art = _artifact(runs_dir, "q")
+    assert art["kind"] == "plane" and art["scalars"] == ["w1", "w2", "b"]
+    flat = [v for row in art["losses"] for v in row]
+    assert len(set(flat)) > 100                                  # not one value 121 times (issue 11)
+    pca = art["pca"]
+    assert pca["path"]["steps"] == list(range(301)) and 0.9 < sum(pca["explained"]) < 1.0   # 2 of 3 axes
+    assert pca["path"]["loss"][0] == pytest.approx(_poly_loss(1.0, 1.0, 1.0), rel=1e-6)   # step 0: the init
+    final = learnsys.load_run("q", runs_dir=runs_dir).params()
+    end = _poly_loss(final["w1"].item(), final["w2"].item(), final["b"].item())
+    assert pca["path"]["loss"][-1] == pytest.approx(end, rel=1e-5)
+    assert pca["path"]["x"][-1] == pytest.approx(0.0, abs=1e-9)     # the plane is centred on the final weights
+    assert png.stat().st_size > 5000 and (tmp_path / "q-pca.png").stat().st_size > 5000
+    assert "--params w1 w2" in r.out
+
+
+def test_a_slice_through_two_chosen_scalars_with_the_others_final(cli, runs_dir, tmp_path):
+    assert cli("train", *POLY_RUN, "--run-id", "q", "--runs-dir", runs_dir).code == 0
+    r = cli("landscape", "q", "--params", "w1", "w2", "--resolution", "9", "--png", tmp_path / "s.png",
+            "--runs-dir", runs_dir)
+    assert r.code == 0, r.err
+    art = _artifact(runs_dir, "q")
+    final = {k: v.item() for k, v in learnsys.load_run("q", runs_dir=runs_dir).params().items()}
+    assert art["kind"] == "exact" and art["params"] == ["w1", "w2"] and art["fixed"] == {"b": final["b"]}
+    xs, ys = art["axes"][0]["values"], art["axes"][1]["values"]
+    for j, i in ((0, 0), (4, 7), (8, 8)):                        # rows over w2, columns over w1; b final
+        assert art["losses"][j][i] == pytest.approx(_poly_loss(xs[i], ys[j], final["b"]), rel=1e-5)
+    path = art["path"]
+    assert path["steps"] == list(range(301)) and (path["x"][0], path["y"][0]) == (1.0, 1.0)
+    assert (path["x"][-1], path["y"][-1]) == (final["w1"], final["w2"])
+    # the path's losses are the training's (b moves too), not the slice's
+    assert path["loss"][0] == pytest.approx(_poly_loss(1.0, 1.0, 1.0), rel=1e-6)
+    r = cli("landscape", "q", "--params", "b", "--resolution", "5", "--runs-dir", runs_dir)
+    assert r.code == 0 and _artifact(runs_dir, "q")["fixed"] == {"w1": final["w1"], "w2": final["w2"]}
+
+
+def test_landscape_params_bad_input(cli, runs_dir):
+    assert cli("train", *POLY_RUN, "--epochs", "2", "--run-id", "q", "--runs-dir", runs_dir).code == 0
+    r = cli("landscape", "q", "--params", "w1", "w2", "b", "--runs-dir", runs_dir)
+    assert r.code == 2 and "1 or 2 scalar names" in r.err and "Traceback" not in r.err
+    r = cli("landscape", "q", "--params", "w", "--runs-dir", runs_dir)
+    assert r.code == 2 and "'w'" in r.err and "w1, w2, b" in r.err
+
+
+def test_a_constant_surface_is_drawn_not_a_crash(cli, runs_dir, tmp_path):
+    """A parameter the loss does not depend on: its slice is flat, the PNG says so."""
+    from learnsys.lectures.figures import save_landscape_png
+
+    model_file = tmp_path / "idle.py"
+    model_file.write_text("import torch\n\nclass Idle(torch.nn.Module):\n    def __init__(self):\n"
+                          "        super().__init__()\n        self.w = torch.nn.Parameter(torch.tensor([[1.0]]))\n"
+                          "        self.idle = torch.nn.Parameter(torch.tensor([0.0]))\n\n"
+                          "    def forward(self, x):\n        return x @ self.w\n")
+    assert cli("train", "--model", f"{model_file}:Idle", "--epochs", "3", "--run-id", "idle", "--no-ui",
+               "--quiet", "--runs-dir", runs_dir).code == 0
+    png = tmp_path / "idle.png"
+    r = cli("landscape", "idle", "--params", "idle", "--resolution", "5", "--png", png, "--runs-dir", runs_dir)
+    assert r.code == 0, r.err
+    art = _artifact(runs_dir, "idle")
+    assert len(set(art["losses"])) == 1 and png.stat().st_size > 5000
+    flat = {"axes": [{"name": "a", "values": [0.0, 1.0]}, {"name": "b", "values": [0.0, 1.0]}],
+            "losses": [[0.05, 0.05], [0.05, 0.05]], "path": {"x": [0.0, 1.0], "y": [0.0, 1.0]}, "loss": "mse"}
+    save_landscape_png(flat, tmp_path / "flat.png")                 # 2-D: "Filled contours require 2 levels" before
+    assert (tmp_path / "flat.png").stat().st_size > 5000

@@ -76,6 +76,46 @@ def test_lec3_twin_matches_the_gd_and_sgd_listings(tmp_path, capsys):
     assert "diverges" in out and (tmp_path / "lec3.png").stat().st_size > 5000
 
 
-def test_smoothing_is_lecture_3s_exponentially_weighted_mean():
-    smooth = load_example("lec3_gd_vs_sgd").smooth
-    assert smooth([1.0, 0.0, 0.0], beta=0.5) == [1.0, 0.5, 0.25]
+def test_smoothing_is_lecture_3s_exponentially_weighted_mean_everywhere():
+    """c′₀ = c₀, c′ᵢ = β·cᵢ + (1 − β)·c′ᵢ₋₁ (β: the newest cost's weight) in the example, the console
+    and the dashboard's server, with one default β."""
+    import numpy as np
+
+    from learnsys.sinks.console import DEFAULT_BETA, ConsoleSink, smooth
+    from learnsys.ui.app import DEFAULT_BETA as DASHBOARD_BETA
+    from learnsys.ui.series import ewm
+
+    example = load_example("lec3_gd_vs_sgd")
+    assert example.smooth([1.0, 0.0, 0.0], beta=0.25) == [1.0, 0.75, 0.5625]   # not 0.25: β weights cᵢ
+    costs = [4.0, 1.0, 3.0, 0.5, 2.0]
+    console, c = [], None
+    for cost in costs:
+        c = smooth(c, cost, DEFAULT_BETA)
+        console.append(c)
+    assert DEFAULT_BETA == DASHBOARD_BETA == example.BETA == ConsoleSink(show=False).beta
+    assert console == example.smooth(costs)
+    assert np.allclose(ewm(np.array(costs), DEFAULT_BETA), console, rtol=1e-12, atol=0)
+
+
+def test_console_smoothing_restarts_after_a_rollback_and_after_a_non_finite_cost():
+    from learnsys.sinks.console import ConsoleSink
+    from learnsys.train.recorder import MetricBatch
+
+    sink = ConsoleSink(beta=0.5, show=False)
+
+    def costs(*values):
+        sink.on_metrics(None, {"batch": MetricBatch({"train/loss": (range(len(values)), list(values))})})
+
+    costs(2.0, 4.0)
+    assert sink.smoothed == 3.0
+    costs(float("inf"))
+    assert sink.smoothed == float("inf")
+    costs(1.0)                                          # "smoothed inf" no more: start again from the cost
+    assert sink.smoothed == 1.0
+    costs(3.0)
+    sink.on_event(None, {"kind": "divergence", "message": "rolled back", "data": {"lr": [0.005]}})
+    costs(0.25)                                         # the weights before the rollback are gone
+    assert sink.smoothed == 0.25
+    sink.on_event(None, {"kind": "divergence", "message": "warn only", "data": None})
+    costs(0.75)
+    assert sink.smoothed == 0.5

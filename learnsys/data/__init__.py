@@ -15,10 +15,10 @@ per-epoch permutation), prepare.py (split, Standardizer), feed.py (the feeding p
 from .dataset import DataSet, as_dataset, check_finite, map_tensors, tensors_of
 from .feed import LoaderFeed, MemoryFeed
 from .lazy import LazyData, as_lazy
-from .order import draw_torch_order_seed, epoch_order, epoch_permutation, split_indices
+from .order import dev_indices, draw_torch_order_seed, epoch_order, epoch_permutation, split_indices
 from .prepare import Standardizer, split
 from .sources import BUILTIN_LECTURE, BUILTIN_NAMES, LECTURE_X, SYNTHETIC_SETS, as_data, load_data, read_csv
 
 __all__ = ["DataSet", "as_dataset", "check_finite", "map_tensors", "tensors_of", "LoaderFeed", "MemoryFeed",
-           "LazyData", "as_lazy", "draw_torch_order_seed", "epoch_order", "epoch_permutation", "split_indices", "Standardizer", "split", "BUILTIN_LECTURE",
+           "LazyData", "as_lazy", "dev_indices", "draw_torch_order_seed", "epoch_order", "epoch_permutation", "split_indices", "Standardizer", "split", "BUILTIN_LECTURE",
            "BUILTIN_NAMES", "LECTURE_X", "SYNTHETIC_SETS", "as_data", "load_data", "read_csv"]

@@ -31,6 +31,15 @@ def split_indices(n_rows: int, dev: float, seed: int) -> tuple[torch.Tensor, tor
     return perm[n_dev:].sort().values, perm[:n_dev].sort().values
 
 
+def dev_indices(n_rows: int, dev: float, seed: int, limit: int = 10_000) -> list[int] | None:
+    """The dev rows of a split as a list, for a run's meta.json; None without a dev part or with
+    more than `limit` dev rows (they follow from `split_indices(n_rows, dev, seed)`)."""
+    if not dev:
+        return None
+    rows = split_indices(n_rows, dev, seed)[1]
+    return rows.tolist() if len(rows) <= limit else None
+
+
 def epoch_order(n_rows: int, seed: int, epoch: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """The permutation of train rows for one epoch: a pure function of (seed, epoch), so resuming
     mid-epoch is an index into it, never a replay of batches."""

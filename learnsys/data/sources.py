@@ -1,6 +1,6 @@
 """Where data comes from: built-in sets, files (.csv, .npz, .pt) and a user's function.
 
-    ds = load_data("lecture")                          # the lecture listings' data
+    ds = load_data("lecture5")                         # the lecture listings' data (lecture, lecture2, 4, 5)
     ds = load_data("runs.csv", target=["y"])           # a CSV with a header row
     ds = load_data("data.npz")                          # arrays x, y (any shape) or named arrays
     ds = load_data("my_data.py:make", data_args={"n": 100})   # whatever the function returns
@@ -13,6 +13,7 @@ DataError line that says what and where.
 from __future__ import annotations
 
 import csv
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,13 @@ from .dataset import DataSet, as_dataset, check_finite
 from .lazy import LazyData, as_lazy
 
 LECTURE_X = [1.0, 2.0, 3.0]
-BUILTIN_LECTURE = {
-    "lecture": [2.0, 4.0, 6.0],            # lecture 2/3: y = 2x
-    "lecture-noisy": [2.02, 3.98, 6.01],   # lecture 2's exhaustive-search listing
-    "lecture-quadratic": [1.98, 4.12, 5.95],  # lectures 4 and 5
+BUILTIN_LECTURE = {                        # y at x = 1, 2, 3, named by the lecture listing that uses it
+    "lecture": [2.0, 4.0, 6.0],            # lectures 2-3: y = 2x (the slides; lecture 3's GD and SGD)
+    "lecture2": [2.02, 3.98, 6.01],        # lecture 2's exhaustive-search listing
+    "lecture4": [1.98, 4.12, 5.95],        # lecture 4's back-propagation listing (w1·x² + w2·x + b)
+    "lecture5": [1.98, 4.12, 5.95],        # lecture 5's linear regression listing: the default data
 }
+RENAMED = {"lecture-noisy": "lecture2", "lecture-quadratic": "lecture5"}   # old name -> name
 SYNTHETIC_SETS = ("synthetic-linear", "synthetic-classes", "synthetic-images")
 IMAGE_SETS = {"digits-images": "digits"}   # a bundled set served as images (its item shape), e.g. (N, 1, 8, 8)
 BUILTIN_NAMES = (*BUILTIN_LECTURE, *SYNTHETIC_SETS, *BUNDLED_SETS, *IMAGE_SETS)
@@ -42,6 +45,10 @@ IMAGE_ARGS = {"channels": 1, "height": 8, "width": 8}   # synthetic-images: (N, 
 
 def load_data(name: str, *, target: list[str] | None = None, data_args: dict | None = None) -> DataSet | LazyData:
     """Load a built-in set, a file or a user function's data; one DataError line saying what and where."""
+    if name in RENAMED:
+        logging.getLogger("learnsys").warning(f"data set {name!r} is now called {RENAMED[name]!r} (the lecture "
+                                              "listing that uses it); the old name still works for now.")
+        name = RENAMED[name]
     if ":" in name and not Path(name).suffix.lower() in (".csv", ".npz", ".pt"):
         return _user_function(name, data_args or {}, target)
     if data_args and name not in SYNTHETIC_SETS:

@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 from ..errors import LearnsysError
+from ..spec import RunSpec
 from ..spec_flags import MODEL_AND_DATA, add_spec_flags, spec_overrides
 
 # Each verb's own starting values for the RunSpec fields it takes (the rest are the spec's).
-SEARCH_DEFAULTS = {"model": "linear-nobias"}   # lecture 2: y = x·w
+SEARCH_DEFAULTS = {"model": "linear-nobias", "data": "lecture"}   # lecture 2: y = x·w on y = 2x
 GRAPH_DEFAULTS = {"model": "poly:2"}           # lecture 4: y = w1·x² + w2·x + b
 GRAPH_FIELDS = ("model", "model_args", "init", "loss", "seed")
 
@@ -44,6 +45,8 @@ def add_parsers(sub, add_common) -> None:
     p.add_argument("--sample", type=int, default=0, help="row of the run's train data (default 0)")
     p.add_argument("--x", nargs="+", type=float, default=[], help="the sample's feature value(s)")
     p.add_argument("--y", nargs="+", type=float, default=[], help="the sample's target value(s)")
+    p.add_argument("--fused-loss", action="store_true",
+                   help="draw the loss as one node (mse_loss) instead of the slides' r = ŷ − y, r², mean")
     p.add_argument("--dot", default=None, help="also write the graph as Graphviz DOT to this file")
     p.add_argument("--json", action="store_true", help="machine-readable output (the graph artifact)")
     add_common(p)
@@ -58,6 +61,9 @@ def add_parsers(sub, add_common) -> None:
 
     p = sub.add_parser("landscape", help="the loss landscape of a trained run with the optimiser's path")
     p.add_argument("run", help="run id or run folder")
+    p.add_argument("--params", nargs="+", default=[], metavar="NAME",
+                   help="1 or 2 scalars for an exact surface over them, the others at their final values "
+                        "(e.g. --params w1 w2 for poly:2); default: exact for 1-2 scalars, else planes")
     p.add_argument("--resolution", type=int, default=51, help="grid points per axis (default 51)")
     p.add_argument("--threads", type=int, default=0, help="torch threads for the computation (default: all)")
     p.add_argument("--nice", type=int, default=0, help="lower this process's priority by N (0..19), e.g. beside a training")
@@ -68,7 +74,7 @@ def add_parsers(sub, add_common) -> None:
 
 def _model_and_data(args: argparse.Namespace, defaults: dict) -> tuple[str, str, dict]:
     fields = spec_overrides(args, defaults)
-    return fields.pop("model", "linear"), fields.pop("data", "lecture"), fields
+    return fields.pop("model", "linear"), fields.pop("data", RunSpec.data), fields
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -111,14 +117,15 @@ def cmd_graph(args: argparse.Namespace) -> int:
         if not 0 <= args.sample < t.x.shape[0]:
             raise LearnsysError(f"--sample {args.sample} is out of range: run {t.run_id} has {t.x.shape[0]} train "
                                 f"rows (0..{t.x.shape[0] - 1}).")
-        graph = G.capture(t.model, t.x[args.sample:args.sample + 1], t.y[args.sample:args.sample + 1], t.loss_fn)
+        graph = G.capture(t.model, t.x[args.sample:args.sample + 1], t.y[args.sample:args.sample + 1], t.loss_fn,
+                          loss_steps=not args.fused_loss)
         graph.update(run=t.run_id, sample_index=args.sample, step=t.step, model=t.spec.model, loss_name=t.loss_name)
         store = RunStore(t.store_path)
         store.put_artifact(t.run_id, "graph", graph)
         store.close()
     else:
         model, _, fields = _model_and_data(args, GRAPH_DEFAULTS)
-        graph = G.graph_for(model, args.x, args.y, **fields)
+        graph = G.graph_for(model, args.x, args.y, loss_steps=not args.fused_loss, **fields)
     if args.dot:
         try:
             Path(args.dot).write_text(G.to_dot(graph), encoding="utf-8")
@@ -166,7 +173,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     t = open_trained(args.run, args.runs_dir)
     with _ProgressBar("landscape", quiet=args.json) as on_progress:
-        art = landscape_of_run(t, resolution=args.resolution, on_progress=on_progress)
+        art = landscape_of_run(t, resolution=args.resolution, on_progress=on_progress, params=args.params)
     store = RunStore(t.store_path)
     store.put_artifact(t.run_id, "landscape", art)
     store.close()
@@ -187,11 +194,15 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         for label, i in (("start", 0), ("end", -1)):
             coords = ", ".join(f"{n} = {path[k][i]:.6g}" for n, k in zip(names, ("x", "y")))
             print(f"  {label}: {coords}  loss = {path['loss'][i]}")
+        if art.get("fixed"):
+            print("  the others at their final values: " + ", ".join(f"{n} = {v:.6g}" for n, v in art["fixed"].items()))
     else:
-        print(f"filter-normalised random plane ({args.resolution}x{args.resolution}) of {art['n_parameters']} "
-              "parameters" + (f"; PCA plane of the path explains {100 * sum(art['pca']['explained']):.1f}% of its "
-                              "variance" if "pca" in art else "; no snapshots for a PCA path (train with "
-                              "the landscape recorder)"))
+        print(f"random plane ({args.resolution}x{args.resolution}) of {art['n_parameters']} parameters"
+              + (f"; PCA plane of the path explains {100 * sum(art['pca']['explained']):.1f}% of its variance"
+                 if "pca" in art else "; no snapshots for a PCA path (train with the landscape recorder)"))
+        if art.get("scalars"):
+            print(f"  for the exact loss over two of {', '.join(art['scalars'])}: learnsys landscape {t.run_id} "
+                  f"--params {' '.join(art['scalars'][:2])}")
     print(f"stored as artifact 'landscape' of run {t.run_id}" + (f"; plot: {args.png}" if args.png else ""))
     return 0
 

@@ -121,7 +121,15 @@ def save_landscape_png(art: dict, path: str | Path) -> None:
         a0, a1 = art["axes"]  # a0: x axis (columns), a1: y axis (rows)
         z = np.array([[_nan(v) for v in row] for row in art["losses"]], dtype=float)   # (n_y, n_x)
         finite = z[np.isfinite(z)]
-        if finite.size:
+        if finite.size and finite.min() == finite.max():  # a flat surface: one colour, said in words
+            value = float(finite[0])
+            spread = abs(value) / 2 or 1.0
+            mesh = ax.pcolormesh(a0["values"], a1["values"], z, shading="nearest", cmap="viridis",
+                                 vmin=value - spread, vmax=value + spread)
+            fig.colorbar(mesh, ax=ax, label=art.get("loss") or "loss", format="%.4g")
+            ax.text(0.5, 0.06, f"constant: {value:.6g} everywhere", transform=ax.transAxes, ha="center",
+                    va="bottom", color="white", bbox={"facecolor": "black", "alpha": 0.5})
+        elif finite.size:
             lo, hi = finite.min(), finite.max()
             levels = np.geomspace(max(lo, hi * 1e-6, 1e-12), hi, 20) if lo > 0 and hi / max(lo, 1e-300) > 50 \
                 else np.linspace(lo, hi, 20)

@@ -9,6 +9,8 @@ How the values and gradients are caught, without changing the model:
   - forward values: a `TorchFunctionMode` sees every torch call the model makes and keeps the
     result of each call that joined the graph, keyed by its `grad_fn`; the call's name
     (`mul`, `add`, `pow`, `linear`, `mse_loss`) names the node, not `MulBackward0`;
+  - the MSE is drawn as the slides draw it, r = ŷ − y, then r², then the mean (`loss_steps`;
+    `--fused-loss` shows the one `mse_loss` node instead);
   - gradients: a pre-hook on every autograd node receives ∂loss/∂(node's output) when the
     backward pass reaches it; the hooks' call order is the backward order the view steps through;
   - modules: forward pre/post hooks tell which module each operation ran in, so a graph with
@@ -78,9 +80,18 @@ def tensor_json(t: torch.Tensor | None) -> dict | None:
     return out
 
 
+def mse_in_steps(pred: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """The MSE as the slides draw it: r = ŷ − y, then r², then the mean; the tensors' labels."""
+    r = pred - y                                                            # (1, T)
+    square = r ** 2                                                         # (1, T): lecture 4's (y_pred - y) ** 2
+    loss = square.mean()                                                    # ()
+    return loss, {pred: "ŷ", r: "r = ŷ − y", square: "r²", loss: "mean(r²)"}
+
+
 def capture(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable, *,
-            param_names: dict[int, str] | None = None) -> dict:
-    """Forward and backward one sample (x (1, F), y (1, T)) and return the graph as JSON-ready dict."""
+            param_names: dict[int, str] | None = None, loss_steps: bool = True) -> dict:
+    """Forward and backward one sample (x (1, F), y (1, T)) and return the graph as JSON-ready dict.
+    With `loss_steps`, a mean-reduced MSE is drawn in its steps (`mse_in_steps`), else as one node."""
     names = param_names or {id(p): n for n, p in model.named_parameters()}
     x = x.detach().clone().requires_grad_(True)     # leaves, so that ∂loss/∂x and ∂loss/∂y show too
     y = y.detach().clone().requires_grad_(y.is_floating_point())
@@ -101,10 +112,14 @@ def capture(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callabl
     recorder = _Recorder(stack)
     was_training = model.training
     model.eval()
+    labels: dict = {}
     try:
         with torch.enable_grad(), recorder:
             pred = model(x)                                                 # (1, O)
-            loss = loss_fn(pred, y)                                         # ()
+            if loss_steps and isinstance(loss_fn, nn.MSELoss) and loss_fn.reduction == "mean":
+                loss, labels = mse_in_steps(pred, y)                        # ()
+            else:
+                loss = loss_fn(pred, y)                                     # ()
     finally:
         for h in hooks:
             h.remove()
@@ -156,6 +171,11 @@ def capture(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callabl
     loss.backward()
 
     nodes[0].update(kind="loss")
+    by_id = {n["id"]: n for n in nodes}
+    for tensor, label in labels.items():
+        node = by_id.get(ids.get(tensor.grad_fn))
+        if node is not None:
+            node["label"] = label if label != "ŷ" else f"ŷ = {node['label']}"
     _inherit_modules(nodes, edges)
     for node in nodes:
         node["grad"] = tensor_json(grads.get(node["id"]))
@@ -284,7 +304,8 @@ def to_dot(graph: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def graph_for(model: str | nn.Module, x_values: list[float], y_values: list[float], **spec_fields) -> dict:
+def graph_for(model: str | nn.Module, x_values: list[float], y_values: list[float], *, loss_steps: bool = True,
+              **spec_fields) -> dict:
     """The graph of a model (a name, built as training builds it: seeded, then `init`) on one
     sample given as numbers; `spec_fields` are RunSpec fields (seed, init, loss, model_args)."""
     if not x_values or not y_values:
@@ -292,6 +313,6 @@ def graph_for(model: str | nn.Module, x_values: list[float], y_values: list[floa
                             "e.g. --x 2 --y 4.")
     spec, objects, _ = spec_and_objects(model, ([list(x_values)], [list(y_values)]), spec_fields)
     parts = assemble(spec, objects)
-    graph = capture(parts.model, *parts.train, parts.loss_fn)
+    graph = capture(parts.model, *parts.train, parts.loss_fn, loss_steps=loss_steps)
     graph.update(model=spec.model, loss_name=parts.loss_name)
     return graph

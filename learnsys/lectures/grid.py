@@ -15,8 +15,6 @@ parameters keep the model's current values. Two evaluators, same numbers up to r
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -24,59 +22,18 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from ..errors import SearchError
-from ..models import Linear, LinearNoBias
+from ..models import Linear, LinearNoBias, ScalarRef, resolve_names
 
 
-@dataclass
-class Coordinate:
-    """One scalar of the model: the parameter tensor's name and the index inside it."""
-    name: str            # the name the user gave, e.g. 'w' or 'linear.weight[0,0]'
-    param: str           # the parameter's name in named_parameters()
-    index: tuple         # () for a 1-element tensor seen as a whole, else the full index
-
-
-def resolve(model: nn.Module, names: Sequence[str]) -> list[Coordinate]:
-    """Map scalar names to (parameter, index); unknown names are one error listing them all."""
-    params = dict(model.named_parameters())
-    aliases = {}
-    for short, long in (("w", "linear.weight"), ("b", "linear.bias")):
-        if short not in params and long in params and params[long].numel() == 1:
-            aliases[short] = long
-    out, bad = [], []
-    for name in names:
-        m = re.fullmatch(r"([A-Za-z_][\w.]*)(?:\[([\d, ]+)\])?", name)
-        pname = m and aliases.get(m.group(1), m.group(1))
-        if not m or pname not in params:
-            bad.append(name)
-            continue
-        p = params[pname]
-        if m.group(2) is None:
-            if p.numel() != 1:
-                bad.append(f"{name} (has {p.numel()} values; name one as {pname}[{','.join('0' * p.dim())}])")
-                continue
-            index = tuple(0 for _ in p.shape)
-        else:
-            index = tuple(int(i) for i in m.group(2).split(","))
-            if len(index) != p.dim() or any(not 0 <= i < s for i, s in zip(index, p.shape)):
-                bad.append(f"{name} (index out of range for shape {tuple(p.shape)})")
-                continue
-        out.append(Coordinate(name, pname, index))
-    if bad:
-        names_hint = ", ".join(n + (f" (shape {'x'.join(map(str, p.shape))}: name one value as {n}[{','.join('0' * p.dim())}])"
-                                    if p.numel() > 1 else "") for n, p in params.items())
-        raise SearchError(f"Unknown grid parameter(s) {', '.join(bad)}; the model's parameters are {names_hint}.")
-    seen = {}
-    for c in out:
-        key = (c.param, c.index)
-        if key in seen:
-            raise SearchError(f"Grid names {seen[key]!r} and {c.name!r} are the same parameter; give it once.")
-        seen[key] = c.name
-    return out
+def resolve(model: nn.Module, names: Sequence[str]) -> list[ScalarRef]:
+    """Map scalar names to (parameter, index) by the one naming rule (`models.resolve_names`);
+    unknown names are one error listing them all and the valid names."""
+    return resolve_names(model, names, what="grid", error=SearchError)
 
 
 # -- evaluators ----------------------------------------------------------------------------
 
-def chunk_size(net: nn.Module, x: torch.Tensor, coords: list[Coordinate], max_memory_mb: float) -> int:
+def chunk_size(net: nn.Module, x: torch.Tensor, coords: list[ScalarRef], max_memory_mb: float) -> int:
     """Grid points per vmap call such that one call's tensors stay under max_memory_mb.
 
     Per point: the batched parameters plus every module output on all N rows, counted by a
@@ -96,7 +53,7 @@ def chunk_size(net: nn.Module, x: torch.Tensor, coords: list[Coordinate], max_me
     return max(1, int(max_memory_mb * 2**20 // per_point))
 
 
-def batched_params(coords: list[Coordinate], base: dict, points: torch.Tensor) -> dict[str, torch.Tensor]:
+def batched_params(coords: list[ScalarRef], base: dict, points: torch.Tensor) -> dict[str, torch.Tensor]:
     """The grid's parameters for a chunk: each touched tensor as (P, *shape), values set exactly."""
     out = {}
     for j, c in enumerate(coords):

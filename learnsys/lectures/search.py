@@ -5,9 +5,9 @@
     result.losses            # (P,) one loss per grid point, the last axis fastest
     run_id = store_search(result, "runs")   # a run of kind 'search' + the 'search' artifact
 
-Parameters are named as `models.scalar_names` names them (`w`, `w1`, `b`,
-`linear.weight[0,0]`); `w`/`b` also name `linear.weight`/`linear.bias` when those are single
-scalars. Parameters not in the grid keep their seeded (or `init`) values.
+Parameters are named by the one naming rule of `models.resolve_names` (`w`, `w1`, `b`,
+`linear.weight[0,0]`; `w`/`b` for a one-input, one-output `linear`), as `--init` names them.
+Parameters not in the grid keep their seeded (or `init`) values.
 
 The model, data and loss are assembled as training assembles them (`assembly.assemble`).
 Three ways to evaluate (`lectures/grid.py`), same numbers up to rounding: `vmap` (any model

@@ -23,9 +23,9 @@ from torch import nn
 
 from ..json_floats import finite_json
 from ..lectures.grid import evaluate_points
-from ..lectures.landscape import (MAX_PATH_POINTS, SNAPSHOTS_FILE, box_around, exact_landscape, path_from_store,
-                                  scalar_position, stride_indices)
-from ..models import scalar_names
+from ..lectures.landscape import SNAPSHOTS_FILE, box_around, exact_landscape, path_from_store, scalar_position
+from ..lectures.planes import MAX_PATH_POINTS, stride_indices
+from ..models import scalar_names, short_names
 from ..store import RunStore
 from ..train.callbacks import Callback
 
@@ -103,7 +103,7 @@ class LiveLandscape(Callback):
         last = 0.0
         try:
             if self._resumed:  # the path before the resume is in the store already: keep drawing it
-                old_steps, old_points = path_from_store(store, self.run_id, self.names)
+                old_steps, old_points = path_from_store(store, self.run_id, self.names, short_names(self._model))
                 with self._lock:
                     first = self.steps[0] if self.steps else None
                     keep = [i for i, s in enumerate(old_steps) if first is None or s < first]

@@ -6,11 +6,12 @@ into a `MetricBatch` with one `.tolist()` per kind of value, and the loop hands 
 flushes when the buffer is large, when `max_age` seconds have passed, and before every
 checkpoint.
 
-Series: 'train/loss' and 'lr' every step, 'param/<name>' every step for models with at most
-16 scalar parameters, 'train/loss_epoch' at epoch ends when an epoch has more than one
-batch, and whatever `add()` was given (dev metrics). A batch is columnar (name -> steps,
-values), so its cost is per series, not per row; iterating it yields `(name, step, value)`
-rows in step order for sinks that want rows.
+Series: 'train/loss' and 'lr' every step, 'param/<name>' (the value after the step) and
+'grad/<name>' (∂loss/∂value of the batch the step used, as lecture 4's listing prints `w.grad`)
+every step for models with at most 16 scalar parameters, 'train/loss_epoch' at epoch ends
+when an epoch has more than one batch, and whatever `add()` was given (dev metrics). A batch
+is columnar (name -> steps, values), so its cost is per series, not per row; iterating it
+yields `(name, step, value)` rows in step order for sinks that want rows.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class MetricBatch:
 
 class MetricRecorder:
     def __init__(self, progress: Progress, param_names: list[str], params: list[torch.Tensor], *,
-                 epoch_means: bool, max_rows: int = 1024, max_age: float = 0.1):
+                 epoch_means: bool, max_rows: int = 1024, max_age: float = 0.1, device_buffers: bool | None = None):
         self.progress = progress
         self.param_names = param_names
         self.epoch_means = epoch_means
@@ -55,20 +56,28 @@ class MetricRecorder:
         # keeping a tensor per step and stacking them); on an accelerator it stays a detached
         # device tensor until the flush, so recording never waits for the device.
         device = params[0].device if params else torch.device("cpu")
-        self.on_cpu = device.type == "cpu"
+        self.on_cpu = device.type == "cpu" if device_buffers is None else not device_buffers  # (tests: either path)
         # Parameter values are read through flat views that share storage with the parameters, so
         # they follow every in-place update (optimizer steps, load_state_dict, rollbacks): on the
         # CPU numpy views read as one list of floats per step; on an accelerator the values land
         # in rows of one preallocated (max_rows, P) device buffer, read at the flush.
         views = [p.detach().reshape(-1) for p in params] if param_names else []
+        # Gradients are read after the step, where the loop leaves them until the next step's
+        # zero_grad (no torch optimiser changes .grad in place). `zero_grad()` sets them to None,
+        # so each step's are new tensors: no view can follow them. On the CPU `.item()` (one-value
+        # tensors) or `.tolist()` is the cheap read; on an accelerator they are copied into a buffer.
+        self._params = list(params) if param_names else []
+        # (parameter, holds one value, zeros for a parameter the loss did not reach)
+        self._grad_readers = [(p, p.numel() == 1, [0.0] * p.numel()) for p in self._params]
         if self.on_cpu:
             self._views = [v.numpy() for v in views]
-            self._param_rows: list[list[float]] = []
-            self._param_buf = None
+            self._param_rows: list[list[float]] = []   # per step: P values, then their P gradients
+            self._param_buf = self._grad_buf = None
         else:
             self._views = views
             n_values = sum(v.numel() for v in views)
             self._param_buf = torch.empty(max_rows, n_values, dtype=views[0].dtype, device=device) if views else None
+            self._grad_buf = torch.empty_like(self._param_buf) if views else None
         self._first_step = 0
         self._losses: list = []            # floats on the CPU, 0-dim tensors on an accelerator
         self._lrs: list[float] = []
@@ -91,13 +100,25 @@ class MetricRecorder:
         if grad_norm is not None:
             self._grad_norms.append(grad_norm.item() if self.on_cpu else grad_norm.detach())
         if self._views:
-            if self.on_cpu:
-                self._param_rows.append([value for view in self._views for value in view.tolist()])  # P floats
+            if self.on_cpu:  # one list per step (fewer objects for the garbage collector to track)
+                row = [value for view in self._views for value in view.tolist()]   # P floats
+                for p, one_value, zeros in self._grad_readers:
+                    g = p.grad
+                    if g is None:
+                        row.extend(zeros)
+                    elif one_value:
+                        row.append(g.item())
+                    else:
+                        row.extend(g.reshape(-1).tolist())
+                self._param_rows.append(row)                                    # 2P floats
                 return
             row = len(self._losses) - 1
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
                 self._param_buf = torch.cat([self._param_buf, self._param_buf])
+                self._grad_buf = torch.cat([self._grad_buf, self._grad_buf])
             torch.cat(self._views, out=self._param_buf[row])                   # (P,)
+            torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(v)
+                       for p, v in zip(self._params, self._views)], out=self._grad_buf[row])   # (P,)
 
     def latest(self, name: str) -> float:
         """The last recorded value of a per-step train metric (train/loss, train/accuracy)."""
@@ -152,12 +173,16 @@ class MetricRecorder:
                     column.clear()
             if self._views:
                 if self.on_cpu:
-                    columns = [list(c) for c in zip(*self._param_rows)]  # (P, n): one list per parameter
+                    both = [list(c) for c in zip(*self._param_rows)]  # (2P, n): one list per value, then per gradient
+                    columns, grad_columns = both[:len(self.param_names)], both[len(self.param_names):]
                     self._param_rows.clear()
                 else:
                     columns = self._param_buf[:n].T.tolist()
+                    grad_columns = self._grad_buf[:n].T.tolist()
                 for name, values in zip(self.param_names, columns):
                     series[f"param/{name}"] = (steps, values)
+                for name, values in zip(self.param_names, grad_columns):
+                    series[f"grad/{name}"] = (steps, values)
             if self.epoch_means:
                 series["train/loss_epoch"] = self._epoch_means(steps, losses)
             self._losses.clear()

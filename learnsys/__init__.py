@@ -4,7 +4,7 @@ data set -> model -> training -> inference, with a live dashboard, log output an
 resume from a checkpoint (the course's 实时可视化 + 日志输出 + 断点重开).
 
     import learnsys
-    run = learnsys.fit("linear", "lecture", lr=0.01, epochs=1000)
+    run = learnsys.fit("linear", "lecture5", lr=0.01, epochs=1000)
     run.predict([[4.0], [5.0]])
 
 The names below are loaded on first use, so `learnsys.store` and the dashboard can be

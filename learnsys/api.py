@@ -1,6 +1,6 @@
 """The Python face of learnsys: `fit`, `train`, `resume`, `load_run` and `Run`.
 
-    run = learnsys.fit("linear", "lecture-quadratic", lr=0.01, epochs=1000)
+    run = learnsys.fit("linear", "lecture5", lr=0.01, epochs=1000)
     run.params()["linear.weight"], run.predict([[4.0], [5.0]])
     run = learnsys.resume(run.run_id)                 # after a crash or Ctrl-C
     run = learnsys.load_run("runs/<id>")              # inspect or predict later
@@ -45,7 +45,7 @@ log = logging.getLogger("learnsys")
 
 # -- training ----------------------------------------------------------------------------
 
-def fit(model: str | torch.nn.Module = "linear", data: Any = "lecture", *, runs_dir: str | Path = "runs",
+def fit(model: str | torch.nn.Module = "linear", data: Any = "lecture5", *, runs_dir: str | Path = "runs",
         quiet: bool | None = None, callbacks: Sequence[Callback] = (), dashboard: str | None = None,
         **spec_fields: Any) -> Run:
     """Train a model (a name or an nn.Module) on data (a name or path, arrays (x, y), a dict of
@@ -119,7 +119,7 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
     return Run(RunFolder(path), result, model=objects.get("model"))
 
 
-def lr_find(model: str | torch.nn.Module = "linear", data: Any = "lecture", *, runs_dir: str | Path = "runs",
+def lr_find(model: str | torch.nn.Module = "linear", data: Any = "lecture5", *, runs_dir: str | Path = "runs",
             lr_min: float = 1e-7, lr_max: float = 10.0, num_steps: int = 100, store: bool = True,
             **spec_fields: Any) -> LrFindResult:
     """The learning-rate range test on a copy of the model (`train/lr_find.py`): returns the

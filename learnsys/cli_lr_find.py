@@ -14,6 +14,7 @@ import argparse
 import json
 
 from .json_floats import finite_json
+from .spec import RunSpec
 from .spec_flags import MODEL_AND_DATA, add_spec_flags, spec_overrides
 
 FIELDS = (*MODEL_AND_DATA, "optimizer", "optimizer_args", "batch_size", "shuffle", "step", "device", "feed",
@@ -36,7 +37,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     from . import api
 
     fields = spec_overrides(args)
-    model, data = fields.pop("model", "linear"), fields.pop("data", "lecture")
+    model, data = fields.pop("model", RunSpec.model), fields.pop("data", RunSpec.data)
     result = api.lr_find(model, data, runs_dir=args.runs_dir, lr_min=args.lr_min, lr_max=args.lr_max,
                          num_steps=args.num_steps, store=not args.no_store, **fields)
     art = result.artifact()

@@ -1,6 +1,6 @@
 """learnsys in a Jupyter notebook: the live dashboard inline, and a run as a small HTML summary.
 
-    run = learnsys.fit("linear", "lecture", dashboard="inline")   # the dashboard above the progress bar
+    run = learnsys.fit("linear", "lecture5", dashboard="inline")   # the dashboard above the progress bar
     learnsys.show(run)                                            # the dashboard of a run, as an iframe
     run                                                           # status, steps, final metrics, a sparkline
 

@@ -89,7 +89,7 @@ def test_built_in_sets_are_named_by_the_listings_and_old_names_still_work(cli, r
 
 
 def test_one_sample_sgd_matches_the_plain_per_sample_loop(runs_dir):
-    run = learnsys.fit("linear", "lecture-quadratic", batch_size=1, shuffle=False, epochs=50, lr=0.01,
+    run = learnsys.fit("linear", "lecture5", batch_size=1, shuffle=False, epochs=50, lr=0.01,
                        runs_dir=runs_dir)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(1, 1))
@@ -212,7 +212,7 @@ def test_user_module_from_a_file_with_keyword_arguments(runs_dir, tmp_path, cli)
 
 def test_toml_config_and_flags_become_one_saved_spec(tmp_path, runs_dir, cli):
     config = tmp_path / "run.toml"
-    config.write_text('model = "poly:2"\ndata = "lecture-quadratic"\nlr = 0.02\nepochs = 30\n'
+    config.write_text('model = "poly:2"\ndata = "lecture5"\nlr = 0.02\nepochs = 30\n'
                       'batch_size = 1\n[init]\nw1 = 1.0\nw2 = 1.0\nb = 1.0\n')
     result = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--config", config, "--epochs", "40")
     assert result.code == 0, result.err

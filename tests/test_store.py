@@ -160,7 +160,7 @@ def test_ids_of_the_runs_dir_own_files_are_reserved(bad):
 def test_a_run_the_store_lost_gets_its_row_back_from_its_folder(tmp_path):
     folder = tmp_path / "lost"
     (folder / "checkpoints").mkdir(parents=True)
-    (folder / "spec.toml").write_text('model = "poly:2"\ndata = "lecture-quadratic"\nlr = 0.01\n')
+    (folder / "spec.toml").write_text('model = "poly:2"\ndata = "lecture5"\nlr = 0.01\n')
     (folder / "checkpoints" / "step-00000040.pt").write_bytes(b"x")
     s = RunStore(tmp_path / STORE_FILENAME)
     s.add_event("lost", 40, "resume", "Resumed.")  # no row yet: rebuilt from the folder, then written

@@ -28,7 +28,7 @@ def trained(tmp_path_factory):
 
     runs = tmp_path_factory.mktemp("trained") / "runs"
     assert main(["train", *SPEC, "--run-id", "a", "--runs-dir", str(runs)]) == 0
-    assert main(["train", *SPEC, "--model", "poly:2", "--data", "lecture-quadratic", "--run-id", "b",
+    assert main(["train", *SPEC, "--model", "poly:2", "--data", "lecture5", "--run-id", "b",
                  "--runs-dir", str(runs)]) == 0
     return runs
 

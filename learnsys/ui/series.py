@@ -15,6 +15,7 @@ step of the run (never on the sampled ones), so a smoothed curve does not depend
 next request, reads only the rows added since (by row id); it reloads a series when rows
 were deleted: a resume drops the rows a dead process logged after its last checkpoint and
 logs a 'resume' event, and a cached last step that is gone from the store means the same.
+It forgets everything when the store file is replaced (`use_generation`).
 """
 
 from __future__ import annotations
@@ -125,6 +126,15 @@ class SeriesCache:
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, str], threading.Lock] = {}  # one loader per series at a time
         self._max_entries = max_entries
+        self._generation: int | None = None
+
+    def use_generation(self, generation: int) -> None:
+        """Forget every series when the store file was replaced (see reader.py): the same run
+        id in a new file is another run."""
+        with self._lock:
+            if generation != self._generation:
+                self._entries.clear()
+                self._generation = generation
 
     def get(self, store: RunStore, run_id: str, name: str) -> _Entry:
         key = (run_id, name)

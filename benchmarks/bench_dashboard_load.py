@@ -165,6 +165,12 @@ class Sampler(threading.Thread):
         return None
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def train_seconds(runs_dir: Path, steps: int) -> float:
     subprocess.run([sys.executable, "-m", "learnsys", "train", "--steps", str(steps), "--no-ui", "--quiet",
                     "--runs-dir", str(runs_dir), "--run-id", RUN_ID], check=True, capture_output=True)
@@ -189,9 +195,11 @@ def watched(runs_dir: Path, steps: int, viewers: int) -> dict:
         await asyncio.gather(*(c.follow(host, port, stop) for c in clients), health_poller(host, port, stop, health))
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    server_cpu, client_cpu = cpu_seconds(dash.process.pid), time.process_time()
     thread.start()
     try:
         seconds = train_seconds(runs_dir, steps)
+        server_cpu, client_cpu = cpu_seconds(dash.process.pid) - server_cpu, time.process_time() - client_cpu
         store = RunStore(runs_dir / STORE_FILENAME, readonly=True)
         final = store.last_metric_id()
         store.close()
@@ -213,7 +221,8 @@ def watched(runs_dir: Path, steps: int, viewers: int) -> dict:
     final_at = sampler.committed_at(final)
     reached = [next((t for t, i in c.received if i >= final), None) for c in clients]
     end_lag = None if final_at is None or None in reached else max(reached) - final_at
-    return {"seconds": seconds, "lag_p95": percentile(lags, 95), "lag_max": max(lags, default=0.0),
+    return {"seconds": seconds, "server_cpu": server_cpu, "client_cpu": client_cpu,
+            "lag_p95": percentile(lags, 95), "lag_max": max(lags, default=0.0),
             "end_lag": end_lag, "health_p95": percentile(health, 95), "health_max": max(health, default=0.0),
             "rows": statistics.median(c.rows for c in clients), "out_of_order": sum(c.out_of_order for c in clients),
             "complete": sum(c.last_id >= final for c in clients), "dropped": sum(c.dropped for c in clients)}
@@ -251,7 +260,8 @@ def main() -> int:
                     results.append(watched(tmp / f"watched{rep}", args.steps, args.viewers))
             r = results[-1]
             print(f"rep {rep + 1}: plain {plain[-1]:.2f} s, watched {r['seconds']:.2f} s "
-                  f"({r['seconds'] / plain[-1]:.3f}x); lag p95 {r['lag_p95']:.3f} s, max {r['lag_max']:.3f} s, "
+                  f"({r['seconds'] / plain[-1]:.3f}x); dashboard CPU {r['server_cpu']:.2f} s, clients' CPU "
+                  f"{r['client_cpu']:.2f} s; lag p95 {r['lag_p95']:.3f} s, max {r['lag_max']:.3f} s, "
                   f"end {r['end_lag'] if r['end_lag'] is None else round(r['end_lag'], 3)} s; health p95 "
                   f"{r['health_p95']:.1f} ms, max {r['health_max']:.1f} ms; {r['complete']}/{args.viewers} complete, "
                   f"{r['rows']:.0f} rows each, {r['out_of_order']} out of order, {r['dropped']} streams dropped", flush=True)
@@ -264,6 +274,7 @@ def main() -> int:
     print(f"lag p95: {spread([r['lag_p95'] for r in results])} s; end lag: "
           f"{spread([r['end_lag'] if r['end_lag'] is not None else float('inf') for r in results])} s")
     print(f"health p95: {spread([r['health_p95'] for r in results])} ms")
+    print(f"dashboard process CPU per training second: {spread([r['server_cpu'] / r['seconds'] for r in results])}")
     print(f"end: {load()}")
     return 0
 

@@ -324,8 +324,8 @@ def test_framing_is_allowed_from_loopback_origins_only(client):
         assert "x-frame-options" not in h  # it cannot list origins; frame-ancestors does
         directives = dict(d.strip().split(" ", 1) for d in h["content-security-policy"].split(";"))
         sources = directives["frame-ancestors"].split()
-        assert set(sources) == {"'self'", "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*",
-                                "https://127.0.0.1:*", "https://localhost:*", "https://[::1]:*"}
+        assert set(sources) == {"'self'", "http://127.0.0.1:*", "http://localhost:*",
+                                "https://127.0.0.1:*", "https://localhost:*"}  # CSP has no syntax for [::1]
         assert "*" not in sources and "'none'" not in sources
 
 

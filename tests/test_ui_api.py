@@ -375,6 +375,25 @@ def test_buckets_keep_every_bucket_extreme(values, width):
         assert values[in_b].max() in kept and values[in_b].min() in kept
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 1.0])),
+                min_size=1, max_size=1500),
+       st.integers(1, 200), st.sampled_from(["every", "stride", "gaps"]), st.randoms(use_true_random=False))
+def test_buckets_pick_exactly_what_one_bucket_at_a_time_picks(values, width, layout, rnd):
+    """The grid and the per-bucket paths against the plain loop: the same indices."""
+    from learnsys.ui.series import _buckets_reference
+
+    values = np.array(values)
+    n = values.size
+    if layout == "every":
+        steps = np.arange(1, n + 1)
+    elif layout == "stride":
+        steps = np.arange(1, n + 1) * 7 + 3
+    else:  # uneven buckets: the fallback path
+        steps = np.cumsum([rnd.choice([1, 1, 1, 500]) for _ in range(n)])
+    np.testing.assert_array_equal(buckets(steps, values, width), _buckets_reference(steps, values, width))
+
+
 # -- SSE and the launcher (real processes) ------------------------------------------------
 
 def _free_port() -> int:

@@ -29,8 +29,9 @@ ROUTES = ["/", "/api/health", "/api/runs", "/api/runs/{id}", "/api/runs/{id}/met
           "/api/runs/{id}/series", "/api/runs/{id}/csv", "/api/runs/{id}/stream", "/api/runs/{id}/artifacts",
           "/api/runs/{id}/artifacts/{name}", "/api/runs/{id}/predict", "/static/app.js", "/static/{name}",
           "/static/lectures.js", "/api/{name}"]
-PARAMS = ["after", "start", "stop", "width", "beta", "name", "last_id", "thin", "token"]
+PARAMS = ["after", "start", "stop", "width", "beta", "name", "last_id", "thin", "token", "token"]
 SAFE_TEXT = st.characters(min_codepoint=32, max_codepoint=126)
+TOKEN = "fuzz-token-1234"
 
 
 def _free_port() -> int:
@@ -52,9 +53,13 @@ def server(tmp_path_factory):
     store.put_artifact("r1", "search", {"w": [1]})
     store.close()
     dash = start_dashboard(str(runs), port=_free_port())
+    # A second server with a token over the same runs: the token, cookie and header parsing too.
+    # (Its output goes to the same dashboard.log.)
+    guarded = start_dashboard(str(runs), port=_free_port(), token=TOKEN)
     try:
-        yield dash.url.rstrip("/"), runs
+        yield dash.url.rstrip("/"), runs, guarded.url.split("?")[0].rstrip("/")
     finally:
+        guarded.close()
         dash.close()
 
 
@@ -64,7 +69,7 @@ integers = st.one_of(
     st.integers(1, 6000).map(lambda n: "9" * n), st.integers(1, 400).map(lambda n: "-" + "1" * n),
 ).map(str)
 values = st.one_of(integers, st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                   st.text(SAFE_TEXT, max_size=30), st.sampled_from(["", "1e999", "nan", "0x10", " 5", "1_000"]))
+                   st.text(SAFE_TEXT, max_size=30), st.sampled_from(["", "1e999", "nan", "0x10", " 5", "1_000", TOKEN]))
 known_ids = st.sampled_from(["r1", "t1"])
 run_ids = st.one_of(known_ids, known_ids, known_ids,
                     st.sampled_from(["s1", "..", ".", "-x", "a" * 200, "r1..x", "learnsys.sqlite"]), st.text(max_size=40))
@@ -86,7 +91,8 @@ headers = st.dictionaries(
                      "If-None-Match", "X-Forwarded-For", "Origin"]),
     st.one_of(integers, st.text(SAFE_TEXT, max_size=60),
               st.sampled_from(["application/json", "text/plain", "localhost:1", "evil.example", "[::1]:5",
-                               "bytes=0-1", "bytes=99999999999999999999-", "learnsys_token_1=\"x"])),
+                               "bytes=0-1", "bytes=99999999999999999999-", "learnsys_token_1=\"x",
+                               f"Bearer {TOKEN}", "Bearer ", f"bearer {TOKEN}x", f"learnsys_token_0={TOKEN}"])),
     max_size=4)
 
 
@@ -111,15 +117,18 @@ def requests(draw):
 
 
 def test_no_route_answers_5xx_or_logs_a_traceback(server):
-    base, runs = server
+    open_base, runs, token_base = server
     seen: dict[int, int] = {}
     with httpx.Client(timeout=30) as client:
 
         @settings(max_examples=400, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-        @given(requests())
-        def check(request):
+        @given(requests(), st.sampled_from(["open", "token", "token, authorized"]))
+        def check(request, server_kind):
             method, path, hdrs, body = request
+            base = open_base if server_kind == "open" else token_base
+            if server_kind.endswith("authorized"):
+                hdrs = {**hdrs, "Authorization": f"Bearer {TOKEN}"}
             try:
                 with client.stream(method, base + path, headers=hdrs, content=body) as r:
                     status = r.status_code
@@ -136,13 +145,13 @@ def test_no_route_answers_5xx_or_logs_a_traceback(server):
     log = (runs / "dashboard.log").read_text(errors="replace")
     assert "Traceback" not in log and "Exception in ASGI" not in log, log[-3000:]
     assert seen.get(200, 0) > 20 and sum(n for s, n in seen.items() if 400 <= s < 500) > 100, seen
-    assert httpx.get(base + "/api/health").json()["ok"] is True
+    assert httpx.get(open_base + "/api/health").json()["ok"] is True
 
 
 def test_predict_bodies_never_give_5xx(server):
     """predict is the one route that parses a body and runs a model: random JSON and bytes,
     numbers of any size and depth, to a trained run and to one without a model."""
-    base, runs = server
+    base, runs, _ = server
     seen: dict[int, int] = {}
     with httpx.Client(timeout=60) as client:
         ok = client.post(f"{base}/api/runs/t1/predict", json={"rows": [[4.0], [5.0]]})

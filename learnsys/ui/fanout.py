@@ -37,6 +37,7 @@ ACTIVE_S = 5.0
 BATCH_ROWS = 5000       # rows per read (and per message when catching up)
 HELD_ROWS = 50_000      # rows of recent batches kept in memory for subscribers a little behind
 THIN_ROWS = 64          # rows of one series in one message above which a thinning stream samples them
+STATUS_EVERY_S = 0.25   # a status change that is only the step waits for rows, or this long
 
 
 def thin(rows: list) -> tuple[list, list[str]]:
@@ -104,6 +105,8 @@ class RunFeed:
         self.replaced = False
         self.generation: int | None = None
         self.version = 0                # grows with every change subscribers should see
+        self._published = 0.0           # when version last grew
+        self._status_waiting = False    # a step-only status change not yet published
         self.polls = 0                  # store reads so far (tests and benchmarks read these)
         self.subscribers = 0
         self._changed = asyncio.Event()
@@ -196,8 +199,16 @@ class RunFeed:
                 self.events += events
                 changed = True
             if status != self.status:
-                self.status, changed = status, True
+                # The step alone moves with every flush: it rides along with rows or events,
+                # or goes by itself at most every STATUS_EVERY_S (fewer wake-ups per viewer).
+                step_only = self.status is not None and (status[0], status[3]) == (self.status[0], self.status[3])
+                self.status = status
+                self._status_waiting = step_only
+                changed = changed or not step_only
+            if self._status_waiting and (changed or time.monotonic() - self._published >= STATUS_EVERY_S):
+                self._status_waiting, changed = False, True
         if changed:
+            self._published = time.monotonic()
             self.version += 1
             self._changed.set()
             self._changed = asyncio.Event()

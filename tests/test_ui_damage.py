@@ -86,6 +86,13 @@ DAMAGES = [truncate, random_bytes, empty, drop("runs"), drop("metrics"), drop("e
            drop("artifacts"), bad_spec]
 
 
+def age(path: Path, seconds: float = 60.0) -> None:
+    """Date the file back: damage found in a store that has existed for a while (a young
+    store without its tables is one being created; see test_a_store_being_created_...)."""
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
 def client(runs_dir: Path) -> TestClient:
     return TestClient(create_app(runs_dir), base_url="http://127.0.0.1:8765")
 
@@ -109,6 +116,7 @@ def test_a_damaged_store_is_a_clear_503_and_health_says_so(runs_dir: Path, damag
             assert c.get("/api/runs/r1/series?name=train/loss").status_code == 200
             assert c.get("/api/health").json()["store"]["state"] == "ok"
         damage(path)
+        age(path)
         health = c.get("/api/health")
         assert health.status_code == 503, health.text
         state = health.json()
@@ -136,11 +144,36 @@ def test_health_reports_ok_missing_and_recovery(runs_dir: Path):
         assert r["ok"] is True and r["store"] == {"state": "ok", "path": str(path.resolve()), "runs": 1}
         saved = path.read_bytes()
         empty(path)
+        age(path)
         assert c.get("/api/health").json()["store"]["state"] == "damaged"
         path.write_bytes(saved)  # the same file repaired in place (what `learnsys doctor` may do)
         r = c.get("/api/health").json()
         assert r["store"]["state"] == "ok", r
         assert c.get("/api/runs/r1").status_code == 200
+
+
+@pytest.mark.parametrize("state", ["empty", "no tables yet"])
+def test_a_store_being_created_is_starting_not_damaged(runs_dir: Path, state: str):
+    """The first `learnsys train` creates the file, then its tables one by one: a page open
+    at that moment is told to wait, not to run `learnsys doctor`."""
+    runs_dir.mkdir(parents=True)
+    path = runs_dir / STORE_FILENAME
+    if state == "empty":
+        path.touch()
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE runs (id TEXT PRIMARY KEY)")
+        conn.commit()
+        conn.close()
+    with client(runs_dir) as c:
+        health = c.get("/api/health")
+        assert health.status_code == 200 and health.json()["store"]["state"] == "starting"
+        r = c.get("/api/runs/r1")
+        assert r.status_code == 503 and r.json()["store"] == "starting" and r.headers["retry-after"] == "1"
+        assert "being created" in r.json()["error"] and "doctor" not in r.json()["error"]
+        age(path)  # still so a minute later: that is damage
+        assert c.get("/api/health").json()["store"]["state"] == "damaged"
+        assert "learnsys doctor" in c.get("/api/runs/r1").json()["error"]
 
 
 def test_a_store_deleted_and_made_again_is_reopened(runs_dir: Path):
@@ -202,6 +235,7 @@ def test_a_stream_says_when_the_store_is_damaged_and_when_it_is_replaced(runs_di
             lines = r.iter_lines()
             assert _events(lines, "run", 10)["status"] == "stopped"
             random_bytes(path)
+            age(path)
             problem = _events(lines, "store", 10)
             assert problem["ok"] is False and "learnsys doctor" in problem["error"]
             path.write_bytes(saved)

@@ -48,6 +48,7 @@ class Viewer(threading.Thread):
         self.start_id: int | None = None
         self.messages: list[tuple[int, list, list]] = []
         self.error: BaseException | None = None
+        self.connected = threading.Event()  # a first event arrived: the server counts it as a subscriber
 
     @property
     def last_id(self) -> int:
@@ -57,7 +58,8 @@ class Viewer(threading.Thread):
         try:
             with httpx.Client(timeout=30) as client:
                 deadline = time.monotonic() + 60
-                while (r := client.get(f"{self.base}/api/runs/{RUN_ID}")).status_code == 404:
+                while (r := client.get(f"{self.base}/api/runs/{RUN_ID}")).status_code != 200:
+                    assert r.status_code == 404 or r.json()["store"] == "starting", r.text  # not there yet
                     assert time.monotonic() < deadline, "the run never appeared"
                     time.sleep(0.02)
                 self.start_id = r.json()["last_metric_id"]
@@ -69,6 +71,8 @@ class Viewer(threading.Thread):
                             key, _, value = line.partition(": ")
                             fields[key] = value
                             continue
+                        if "event" in fields:
+                            self.connected.set()
                         if fields.get("event") == "metrics":
                             data = json.loads(fields["data"])
                             self.messages.append((int(fields["id"]), data["rows"], data.get("thinned", [])))
@@ -106,9 +110,11 @@ def test_twenty_viewers_share_one_read_per_poll_and_get_every_row_or_its_summary
         store = RunStore(runs_dir / STORE_FILENAME, readonly=True)
         final = store.last_metric_id()
         deadline = time.monotonic() + 60
-        while any(v.last_id < final and v.error is None for v in viewers):
+        while any((v.last_id < final or not v.connected.is_set()) and v.error is None for v in viewers):
             assert time.monotonic() < deadline, [v.last_id for v in viewers]
             time.sleep(0.05)
+        for v in viewers:
+            assert v.error is None, repr(v.error)
         hub = app.state.hub
         feed = hub.feeds[RUN_ID]
         assert feed.subscribers == VIEWERS and hub.started == 1  # one poller for all of them

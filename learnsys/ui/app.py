@@ -118,7 +118,7 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
 
     async def health(request: Request) -> Response:
         state = await run_in_threadpool(reader.health)
-        ok = state["state"] in ("ok", "missing")
+        ok = state["state"] in ("ok", "missing", "starting")
         return _json({"ok": ok, "version": __version__, "store": state}, 200 if ok else 503)
 
     @guarded
@@ -253,7 +253,10 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         return _json({"error": exc.detail}, exc.status_code)
 
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
-        return _json({"error": exc.args[0], "store": exc.state}, 503)
+        response = _json({"error": exc.args[0], "store": exc.state}, 503)
+        if exc.state in ("busy", "starting"):
+            response.headers["retry-after"] = "1"
+        return response
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

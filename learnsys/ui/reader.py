@@ -10,11 +10,16 @@ SQLite connections are not shared across threads, so each thread keeps its own. 
 stats the file (a few microseconds): a store that was deleted and made again (`rm -rf runs`,
 then a new `learnsys train`) has a new inode, and the old connection, which still reads the
 deleted file, is closed and a new one opened. `generation` lets caches and live feeds
-notice that their rows came from another file.
+notice that their rows came from another file. A connection is also opened afresh when the
+file's size or time changed (its WAL was checkpointed into it, a few times a run, or it
+was written from outside SQLite): a WAL connection trusts its page cache while the WAL
+index is unchanged, so it would not see damage done to the file under it.
 
 A damaged store (truncated, random bytes, empty, a table dropped, a spec that is not JSON)
 raises sqlite3.DatabaseError or a JSON error from the store's reads; `StoreUnavailable`
 turns it into one line for an HTTP 503, and the reader remembers it for `/api/health`.
+A store file younger than CREATING_S that is empty or lacks a table is a store that the
+first `learnsys train` is creating (its tables appear one by one): "starting", not damage.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from ..store import STORE_FILENAME, RunStore, StoreError
 
 DOCTOR = "run `learnsys doctor` to check it and rebuild the run rows from the run folders"
 REMEMBER_S = 30.0   # how long a failed read keeps /api/health reporting the damage
+CREATING_S = 5.0    # an empty store, or one without its tables, this young is being made, not damaged
 
 
 class StoreUnavailable(Exception):
@@ -48,9 +54,12 @@ def describe(error: BaseException, path: Path) -> StoreUnavailable:
     if isinstance(error, json.JSONDecodeError):
         return StoreUnavailable(f"The run store {path} holds a value that is not JSON ({text}): {DOCTOR}.")
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        size, age = st.st_size, time.time() - st.st_mtime
     except OSError:
-        size = None
+        size, age = None, None
+    if (size == 0 or "no such table" in text) and age is not None and age < CREATING_S:
+        return StoreUnavailable(f"The run store {path} is being created; try again in a moment.", "starting")
     if size == 0:
         return StoreUnavailable(f"The run store {path} is empty (0 bytes): {DOCTOR}.")
     return StoreUnavailable(f"The run store {path} is damaged ({text}): {DOCTOR}.")
@@ -75,8 +84,9 @@ class StoreReader:
             self._drop()
             return None
         inode = (st.st_dev, st.st_ino)
+        written = (st.st_size, st.st_mtime_ns)  # the file itself changed: a WAL checkpoint, or someone else
         local = getattr(self._local, "open", None)
-        if local is not None and local[1] == inode and local[3] == self._epoch:
+        if local is not None and local[1] == inode and local[3] == self._epoch and local[4] == written:
             return local[0]
         self._drop()
         with self._lock:
@@ -89,7 +99,7 @@ class StoreReader:
             store = RunStore(self.path, readonly=True)
         except (StoreError, sqlite3.Error) as e:
             raise self.failed(e) from None
-        self._local.open = (store, inode, gen, self._epoch)
+        self._local.open = (store, inode, gen, self._epoch, written)
         return store
 
     def current_generation(self) -> int:

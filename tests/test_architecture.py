@@ -77,10 +77,85 @@ def test_the_dashboard_never_imports_the_training_loop_or_the_api():
                                                  "learnsys.sinks"))
 
 
+def _module_file(name: str) -> Path | None:
+    """The file of learnsys module `name` (a package's __init__), or None for a name inside one."""
+    path = REPO.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _reachable(start: list[Path]) -> tuple[set[str], dict[str, str]]:
+    """Every module name imported, directly or through learnsys modules (packages' __init__
+    included, imports inside functions too), from the modules in `start`; and for each
+    learnsys module reached, which module imported it first (to explain a violation)."""
+    seen_files: set[Path] = set()
+    names: set[str] = set()
+    via: dict[str, str] = {}
+    todo = list(start)
+    while todo:
+        path = todo.pop()
+        if path in seen_files:
+            continue
+        seen_files.add(path)
+        for name in _imports(path):
+            names.add(name)
+            if name.split(".")[0] != "learnsys":
+                continue
+            parts = name.split(".")
+            for i in range(1, len(parts) + 1):  # learnsys, learnsys.ui, learnsys.ui.app ...
+                target = _module_file(".".join(parts[:i]))
+                if target is not None and target not in seen_files:
+                    via.setdefault(".".join(parts[:i]), _module_name(path))
+                    todo.append(target)
+    return names, via
+
+
+# The one module the dashboard may start that imports torch: as a child process
+# (`python -m learnsys.inference_worker`, see learnsys/ui/predict.py), never by import.
+PREDICT_WORKER = "learnsys.inference_worker"
+
+
+def test_no_dashboard_module_reaches_torch_by_any_import_path():
+    for path in _modules("ui/*.py"):
+        names, via = _reachable([path])
+        torch = sorted(n for n in names if n == "torch" or n.startswith("torch."))
+        assert not torch, f"{_module_name(path)} reaches {torch[0]} through {sorted(via)}"
+        assert not any(n == PREDICT_WORKER or n.startswith(PREDICT_WORKER + ".") for n in names), \
+            f"{_module_name(path)} imports the predict worker instead of starting it"
+    worker_names, _ = _reachable([PACKAGE / "inference_worker.py"])
+    assert "torch" in worker_names  # the worker is what runs the model, so the check above means something
+    assert f'"{PREDICT_WORKER}"' in (PACKAGE / "ui/predict.py").read_text()
+
+
 def test_the_dashboard_server_starts_without_torch():
     code = ("import sys, learnsys.ui.app, learnsys.ui.launch, learnsys.store; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60)
+
+
+def test_the_dashboard_serves_a_predict_without_importing_torch(tmp_path: Path):
+    """A real trained run, a real predict through the app: torch is loaded by the worker
+    process, never by the process that serves the dashboard."""
+    runs = tmp_path / "runs"
+    subprocess.run([sys.executable, "-m", "learnsys", "train", "--steps", "30", "--no-ui", "--quiet",
+                    "--runs-dir", str(runs), "--run-id", "t1"], check=True, capture_output=True, timeout=120, cwd=REPO)
+    code = f"""
+import sys, warnings
+warnings.filterwarnings("ignore")
+from starlette.testclient import TestClient
+from learnsys.ui.app import create_app
+with TestClient(create_app({str(runs)!r}), base_url="http://127.0.0.1:8765") as c:
+    r = c.post("/api/runs/t1/predict", json={{"rows": [[4.0], [5.0]]}})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["predictions"]) == 2
+    assert c.app.state.worker.starts == 1
+assert "torch" not in sys.modules, "the dashboard process imported torch"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=180)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
 def test_sinks_write_only_to_the_store_and_files():

@@ -181,6 +181,29 @@ def test_bad_ranges_are_4xx(client, query, status):
 def test_stream_bad_last_id(client):
     assert client.get("/api/runs/r1/stream?last_id=-1").status_code == 400
     assert client.get("/api/runs/r1/stream", headers={"Last-Event-ID": "abc"}).status_code == 400
+    r = client.get("/api/runs/r1/stream", headers={"Last-Event-ID": "9" * 23})  # the stream used to die on it
+    assert r.status_code == 400 and "Last-Event-ID" in r.json()["error"]
+    assert client.get("/api/runs/r1/stream?last_id=" + "1" * 5000).status_code == 400
+
+
+@pytest.mark.parametrize("query", [
+    "events?after=99999999999999999999", "events?after=9223372036854775808", "events?after=" + "9" * 5000,
+    "events?after=-1", "events?after=1e3", "events?after=%00", "series?name=lr&width=" + "9" * 400,
+    "series?name=lr&width=" + "9" * 5000, "series?name=lr&beta=" + "9" * 400, "series?name=lr&beta=1e999",
+    "series?name=lr&start=" + "x" * 5000, "series?name=" + "n" * 5000, "artifacts/" + "a" * 5000,
+])
+def test_huge_and_malformed_values_are_one_short_4xx_line(client, query):
+    r = client.get(f"/api/runs/r1/{query}")
+    assert 400 <= r.status_code < 500, (query[:50], r.status_code, r.text[:200])
+    error = r.json()["error"]
+    assert "\n" not in error and len(error) < 300  # a 5,000-digit value is not echoed back whole
+
+
+def test_step_bounds_beyond_64_bits_are_an_empty_or_full_range(client):
+    r = client.get("/api/runs/r1/series?name=lr&start=-" + "9" * 30 + "&stop=" + "9" * 30).json()
+    assert r["total"] == N
+    assert client.get("/api/runs/r1/series?name=lr&start=" + "9" * 30).json()["total"] == 0
+    assert client.get("/api/runs/r1/events?after=9223372036854775807").json() == []
 
 
 def test_csv_is_full_resolution(client):
@@ -209,11 +232,30 @@ def test_read_only_apart_from_predict(client):
                        headers={"content-type": "application/x-www-form-urlencoded"}).status_code == 415
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"rows": []}', b'{"rows": [[]]}', b'{"rows": [["a"]]}',
-                                  b'{"rows": [[1e999]]}', b'{"rows": 3}', b'{"rows": [[true]]}'])
+@pytest.mark.parametrize("body", [
+    b"not json", b"[]", b'{"rows": []}', b'{"rows": [[]]}', b'{"rows": [["a"]]}', b'{"rows": [[1e999]]}',
+    b'{"rows": 3}', b'{"rows": [[true]]}', b'{"rows": [[null]]}', b"\xff\xfe", b"",
+    b'{"rows": [[' + b"9" * 400 + b']]}',              # beyond a float: used to overflow in the check (500)
+    b'{"rows": [[' + b"9" * 5000 + b']]}',             # beyond Python's digit limit: used to be a ValueError
+    b'{"rows": [[-' + b"9" * 4000 + b']]}',
+    b"[" * 100_000 + b"]" * 100_000,                   # used to overflow the parser's recursion
+    b'{"rows": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    b'{"rows": [[1.0]], "x": ' + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"}",
+])
 def test_predict_bad_bodies_are_400(client, body):
     r = client.post("/api/runs/r1/predict", content=body, headers={"content-type": "application/json"})
-    assert r.status_code == 400 and ("rows" in r.json()["error"] or "JSON" in r.json()["error"])
+    assert r.status_code == 400, (body[:60], r.status_code, r.text[:200])
+    error = r.json()["error"]
+    assert ("rows" in error or "JSON" in error) and "\n" not in error and len(error) < 300
+
+
+def test_predict_body_size_is_bounded(client):
+    from learnsys.ui.inputs import MAX_BODY_BYTES
+
+    r = client.post("/api/runs/r1/predict", content=b" " * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "bytes" in r.json()["error"]
+    big = json.dumps({"rows": [[1.0]] * 10_001}).encode()
+    assert client.post("/api/runs/r1/predict", content=big, headers={"content-type": "application/json"}).status_code == 400
 
 
 def test_predict_run_without_model_is_4xx(client):
@@ -231,6 +273,14 @@ def test_predict_with_a_trained_run(runs_dir: Path):
         assert len(preds) == 2 and all(math.isfinite(p[0]) for p in preds)
         bad = c.post("/api/runs/t1/predict", json={"rows": [[4.0, 1.0]]})
         assert bad.status_code == 422 and "feature" in bad.json()["error"]
+        assert c.post("/api/runs/t1/predict", json={"rows": [[1e300]]}).status_code in (200, 422)
+        worker = c.app.state.worker
+        assert worker.starts == 1  # one long-lived worker process for every predict
+        worker._process.kill()  # a worker that died is replaced on the next request
+        worker._process.wait()
+        again = c.post("/api/runs/t1/predict", json={"rows": [[4.0]]})
+        assert again.status_code == 200 and again.json()["predictions"] == preds[:1] and worker.starts == 2
+    assert worker._process is None  # the app's shutdown stopped it
 
 
 def test_no_store_yet(tmp_path: Path):
@@ -264,6 +314,19 @@ def test_security_headers_on_every_response(client):
         h = client.get(path).headers
         assert h["content-security-policy"] == CSP and h["x-content-type-options"] == "nosniff"
         assert "'unsafe-inline'" not in h["content-security-policy"]
+        assert h["referrer-policy"] == "no-referrer"
+
+
+def test_framing_is_allowed_from_loopback_origins_only(client):
+    """A notebook on this machine may show the dashboard in an iframe; nothing else may."""
+    for path in ("/", "/api/runs", "/api/runs/nope"):
+        h = client.get(path).headers
+        assert "x-frame-options" not in h  # it cannot list origins; frame-ancestors does
+        directives = dict(d.strip().split(" ", 1) for d in h["content-security-policy"].split(";"))
+        sources = directives["frame-ancestors"].split()
+        assert set(sources) == {"'self'", "http://127.0.0.1:*", "http://localhost:*",
+                                "https://127.0.0.1:*", "https://localhost:*"}  # CSP has no syntax for [::1]
+        assert "*" not in sources and "'none'" not in sources
 
 
 def test_series_cache_notices_a_resume(runs: Path):
@@ -310,6 +373,25 @@ def test_buckets_keep_every_bucket_extreme(values, width):
         in_b = bucket == b
         kept = values[idx[bucket[idx] == b]]
         assert values[in_b].max() in kept and values[in_b].min() in kept
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([math.nan, math.inf, -math.inf, 0.0, 1.0])),
+                min_size=1, max_size=1500),
+       st.integers(1, 200), st.sampled_from(["every", "stride", "gaps"]), st.randoms(use_true_random=False))
+def test_buckets_pick_exactly_what_one_bucket_at_a_time_picks(values, width, layout, rnd):
+    """The grid and the per-bucket paths against the plain loop: the same indices."""
+    from learnsys.ui.series import _buckets_reference
+
+    values = np.array(values)
+    n = values.size
+    if layout == "every":
+        steps = np.arange(1, n + 1)
+    elif layout == "stride":
+        steps = np.arange(1, n + 1) * 7 + 3
+    else:  # uneven buckets: the fallback path
+        steps = np.cumsum([rnd.choice([1, 1, 1, 500]) for _ in range(n)])
+    np.testing.assert_array_equal(buckets(steps, values, width), _buckets_reference(steps, values, width))
 
 
 # -- SSE and the launcher (real processes) ------------------------------------------------

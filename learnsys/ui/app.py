@@ -15,19 +15,23 @@
     GET  /api/runs/{id}/artifacts[/{name}]     artifact names / one artifact (JSON)
     POST /api/runs/{id}/predict                {"rows": [[x1, ...], ...]} -> {"predictions": [...]}
 
-It imports nothing from the training loop: it reads the store, and predict loads
-`learnsys.inference` lazily. Bad input is a 4xx with {"error": "one line"}, never a 5xx.
+It imports nothing from the training loop and never imports torch: it reads the store,
+and predict asks a child process (predict.py). Bad input is a 4xx with {"error": "one
+line"}, never a 5xx; a store that cannot be read is a 503 with one line that says what is
+damaged and what to do, and /api/health reports it (reader.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
+import sqlite3
 import threading
 from pathlib import Path
 
 import numpy as np
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
@@ -36,36 +40,19 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import LearnsysError
-from ..store import STORE_FILENAME, RunStore, StoreError, check_run_id
+from ..store import RunStore, StoreError, check_run_id
+from .fanout import FeedHub
 from .feed import finite_json, run_stream
+from .inputs import (INT64_MAX, BadRequest, beta_param, clamped_int_param, int_param, json_body, predict_rows,
+                     replay_position, shown)
+from .predict import PredictionError, PredictWorker, WorkerUnavailable
+from .reader import StoreReader, StoreUnavailable
 from .security import SecurityMiddleware, is_loopback
 from .series import SeriesCache, buckets
 
 STATIC = Path(__file__).parent / "static"
 MAX_WIDTH = 20_000          # pixels; more is certainly a mistake
-MAX_PREDICT_ROWS = 10_000
-
-
-class BadRequest(HTTPException):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(status_code=status, detail=message)
-
-
-class StoreReader:
-    """One read-only RunStore per thread (sqlite connections are not shared across threads);
-    None while the store file does not exist yet (the server can start before any run)."""
-
-    def __init__(self, runs_dir: str | Path):
-        self.path = Path(runs_dir) / STORE_FILENAME
-        self._local = threading.local()
-
-    def __call__(self) -> RunStore | None:
-        store = getattr(self._local, "store", None)
-        if store is None:
-            if not self.path.exists():
-                return None
-            store = self._local.store = RunStore(self.path, readonly=True)
-        return store
+PREDICT_EXAMPLE = '{"rows": [[4.0], [5.0]]}'
 
 
 def _json(data, status: int = 200) -> Response:
@@ -74,21 +61,8 @@ def _json(data, status: int = 200) -> Response:
                     headers={"cache-control": "no-store"})
 
 
-def _int_param(request: Request, name: str, default: int | None = None, *, lo: int | None = None,
-               hi: int | None = None) -> int | None:
-    text = request.query_params.get(name)
-    if text is None or text == "":
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(f"{name} must be an integer, got {text!r}.") from None
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise BadRequest(f"{name} must be between {lo} and {hi}, got {value}.")
-    return value
-
-
 DEFAULT_BETA = 0.4  # the page's default smoothing (0.6) as the lecture's beta = 1 - smoothing
+STORE_ERRORS = (sqlite3.DatabaseError, json.JSONDecodeError)  # a damaged store, as its reads fail
 
 
 def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "127.0.0.1",
@@ -101,19 +75,33 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
                             "`learnsys ui` generate one.")
     reader = StoreReader(runs_dir)
     cache = SeriesCache()
+    hub = FeedHub(reader)
+    worker = PredictWorker()
+
+    def guarded(endpoint):
+        """A store read that fails because the file is damaged becomes a 503 (on the thread
+        that read it, so that thread's connection is the one reopened)."""
+        def wrapper(request: Request):
+            try:
+                return endpoint(request)
+            except STORE_ERRORS as e:
+                raise reader.failed(e) from None
+        return wrapper
 
     def store() -> RunStore:
         s = reader()
         if s is None:
             raise BadRequest(f"No runs yet in {Path(runs_dir).resolve()}.", 404)
+        cache.use_generation(reader.current_generation())
         return s
 
     def run_of(request: Request) -> tuple[RunStore, dict]:
         run_id = request.path_params["run_id"]
         try:
             check_run_id(run_id)
-        except StoreError as e:
-            raise BadRequest(e.args[0]) from None
+        except StoreError:
+            raise BadRequest(f"Invalid run id {shown(run_id)}: use letters, digits, '_', '-' and '.', "
+                             "starting with a letter or digit.") from None
         s = store()
         try:
             return s, s.run(run_id)
@@ -125,12 +113,15 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         if not name:
             raise BadRequest("name is required, e.g. ?name=train/loss; /metrics lists the names.")
         if name not in s.metric_names(run_id):
-            raise BadRequest(f"Run {run_id!r} has no series {name!r}; /metrics lists its names.", 404)
+            raise BadRequest(f"Run {run_id!r} has no series {shown(name)}; /metrics lists its names.", 404)
         return name
 
-    def health(request: Request) -> Response:
-        return _json({"ok": True, "version": __version__})
+    async def health(request: Request) -> Response:
+        state = await run_in_threadpool(reader.health)
+        ok = state["state"] in ("ok", "missing", "starting")
+        return _json({"ok": ok, "version": __version__, "store": state}, 200 if ok else 503)
 
+    @guarded
     def runs(request: Request) -> Response:
         s = reader()
         rows = [] if s is None else s.runs()
@@ -138,6 +129,7 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
                                           "epoch", "total_steps", "message", "train_loss", "dev_loss")}
                       for r in rows])
 
+    @guarded
     def run(request: Request) -> Response:
         s, info = run_of(request)
         info = dict(info)
@@ -148,30 +140,26 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         info["last_metric_id"] = s.last_metric_id()
         return _json(info)
 
+    @guarded
     def metrics(request: Request) -> Response:
         s, info = run_of(request)
         return _json(s.metric_names(info["id"]))
 
+    @guarded
     def events(request: Request) -> Response:
         s, info = run_of(request)
-        return _json(s.events(info["id"], _int_param(request, "after", 0, lo=0)))
+        return _json(s.events(info["id"], int_param(request, "after", 0, lo=0)))
 
+    @guarded
     def series(request: Request) -> Response:
         s, info = run_of(request)
         name = series_name(request, s, info["id"])
-        start = _int_param(request, "start")
-        stop = _int_param(request, "stop")
-        width = _int_param(request, "width", 1000, lo=1, hi=MAX_WIDTH)
+        start = clamped_int_param(request, "start")
+        stop = clamped_int_param(request, "stop")
+        width = int_param(request, "width", 1000, lo=1, hi=MAX_WIDTH)
         if start is not None and stop is not None and start > stop:
             raise BadRequest(f"start ({start}) must not be greater than stop ({stop}).")
-        beta = None
-        if request.query_params.get("beta"):
-            try:
-                beta = float(request.query_params["beta"])
-            except ValueError:
-                raise BadRequest(f"beta must be a number in (0, 1], got {request.query_params['beta']!r}.") from None
-            if not (0.0 < beta <= 1.0):
-                raise BadRequest(f"beta must be in (0, 1], got {beta}.")
+        beta = beta_param(request)
         entry = cache.get(s, info["id"], name)
         lo = 0 if start is None else int(np.searchsorted(entry.steps, start, "left"))
         hi = entry.steps.size if stop is None else int(np.searchsorted(entry.steps, stop, "right"))
@@ -186,8 +174,11 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         if beta is not None:
             out["beta"] = beta
             out["smooth"] = _finite(cache.smoothed(entry, beta)[lo:hi][idx])
-        return _json(out)
+        # Every float in `out` is finite or None already: no second pass over the arrays.
+        return Response(json.dumps(out, separators=(",", ":")), media_type="application/json",
+                        headers={"cache-control": "no-store"})
 
+    @guarded
     def csv(request: Request) -> Response:
         s, info = run_of(request)
         run_id = info["id"]
@@ -196,60 +187,56 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         def lines():  # runs on a threadpool thread: use that thread's own connection
             yield "step,name,value\n"
             for name in names:
-                rows = store().series_rows(run_id, name)
+                try:
+                    rows = store().series_rows(run_id, name)
+                except (*STORE_ERRORS, StoreUnavailable, HTTPException) as e:
+                    problem = reader.failed(e).args[0] if isinstance(e, STORE_ERRORS) else str(e)
+                    yield f"# error: the download stopped: {problem}\n"
+                    return
                 yield "".join(f"{step},{name},{'nan' if v is None else repr(v)}\n" for step, v in rows)
 
         filename = f"{run_id}.csv" if len(names) != 1 else f"{run_id}-{names[0].replace('/', '_')}.csv"
         return StreamingResponse(lines(), media_type="text/csv",
                                  headers={"content-disposition": f'attachment; filename="{filename}"'})
 
+    def stream_start(request: Request) -> dict:
+        s, info = run_of(request)
+        s.events(info["id"], INT64_MAX)  # what the feed will read is readable: else a 503 now, not a broken stream
+        s.metric_rows(info["id"], INT64_MAX, limit=1)
+        return info
+
     async def stream(request: Request) -> Response:
-        _, info = run_of(request)
-        header = request.headers.get("last-event-id")
-        text = header if header else request.query_params.get("last_id", "0")
-        try:
-            last_id = int(text)
-        except ValueError:
-            raise BadRequest(f"Last-Event-ID / last_id must be an integer, got {text!r}.") from None
-        if last_id < 0:
-            raise BadRequest(f"last_id must be >= 0, got {last_id}.")
+        last_id = replay_position(request)
+        info = await run_in_threadpool(guarded(stream_start), request)
         thinning = request.query_params.get("thin", "0") == "1"
-        return StreamingResponse(run_stream(reader, info["id"], last_id, thinning), media_type="text/event-stream",
+        return StreamingResponse(run_stream(hub, info["id"], last_id, thinning), media_type="text/event-stream",
                                  headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
+    @guarded
     def artifacts(request: Request) -> Response:
         s, info = run_of(request)
         return _json(s.artifact_names(info["id"]))
 
+    @guarded
     def artifact(request: Request) -> Response:
         s, info = run_of(request)
         name = request.path_params["name"]
         data = s.artifact(info["id"], name)
         if data is None:
-            raise BadRequest(f"Run {info['id']!r} has no artifact {name!r}.", 404)
+            raise BadRequest(f"Run {info['id']!r} has no artifact {shown(name)}.", 404)
         return _json(data)
 
     async def predict(request: Request) -> Response:
-        _, info = run_of(request)
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise BadRequest('The body must be JSON: {"rows": [[x1, ...], ...]}.') from None
-        rows = body.get("rows") if isinstance(body, dict) else None
-        if (not isinstance(rows, list) or not rows or len(rows) > MAX_PREDICT_ROWS
-                or not all(isinstance(r, list) and r and all(_is_number(x) for x in r) for r in rows)):
-            raise BadRequest(f'"rows" must be a non-empty list (at most {MAX_PREDICT_ROWS}) of non-empty '
-                             'lists of finite numbers, e.g. {"rows": [[4.0], [5.0]]}.')
+        _, info = await run_in_threadpool(guarded(run_of), request)
+        rows = predict_rows(await json_body(request, PREDICT_EXAMPLE))
         if not info.get("folder"):
             raise BadRequest(f"Run {info['id']!r} has no run folder, so no trained model to predict with.", 409)
-        from starlette.concurrency import run_in_threadpool
-
         try:
-            preds = await run_in_threadpool(_predict, info["folder"], [[float(x) for x in r] for r in rows])
-        except LearnsysError as e:
+            preds = await run_in_threadpool(worker.predict, info["folder"], rows)
+        except PredictionError as e:
             raise BadRequest(e.args[0], 422) from None
-        except Exception as e:  # the model rejected these inputs (shape, dtype): the caller's to fix
-            raise BadRequest(f"Prediction failed: {type(e).__name__}: {e}".splitlines()[0], 422) from None
+        except WorkerUnavailable as e:
+            raise BadRequest(e.args[0], 503) from None
         return _json({"run": info["id"], "predictions": preds})
 
     def index(request: Request) -> Response:
@@ -264,6 +251,20 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
 
     async def error(request: Request, exc: HTTPException) -> Response:
         return _json({"error": exc.detail}, exc.status_code)
+
+    async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
+        response = _json({"error": exc.args[0], "store": exc.state}, 503)
+        if exc.state in ("busy", "starting"):
+            response.headers["retry-after"] = "1"
+        return response
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        try:
+            yield
+        finally:
+            hub.close()
+            await run_in_threadpool(worker.close)
 
     routes = [
         Route("/", index),
@@ -281,15 +282,18 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         Route("/static/lectures.js", lectures),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: error})
+    app = Starlette(routes=routes, lifespan=lifespan,
+                    exception_handlers={HTTPException: error, StoreUnavailable: unavailable})
+    app.state.reader, app.state.hub, app.state.worker, app.state.cache = reader, hub, worker, cache
     if warm:
         def warm_up() -> None:
-            s = reader()
-            if s is not None:
-                try:
+            try:
+                s = reader()
+                if s is not None:
+                    cache.use_generation(reader.current_generation())
                     cache.warm(s, smooth=(DEFAULT_BETA,))
-                except Exception:  # a best effort: requests load what they need anyway
-                    pass
+            except Exception:  # a best effort: requests load what they need anyway, and say what is wrong
+                pass
 
         threading.Thread(target=warm_up, name="learnsys-ui-warm", daemon=True).start()
     app.add_middleware(SecurityMiddleware, token=token, loopback_only=is_loopback(host))
@@ -297,16 +301,10 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
 
 
 def _finite(values: np.ndarray) -> list:
-    return [v if math.isfinite(v) else None for v in values.tolist()]
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
-
-def _predict(folder: str, rows: list[list[float]]) -> list:
-    try:
-        from ..inference import load_predictor
-    except ImportError:
-        raise LearnsysError("Predictions are not available in this install (learnsys.inference is missing).") from None
-    return load_predictor(folder).predict(rows)
+    """The values as a list for JSON, NaN and infinities as None (JSON has neither)."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return values.tolist()
+    out = values.astype(object)
+    out[~finite] = None
+    return out.tolist()

@@ -96,7 +96,7 @@ def serve(runs_dir: str, host: str = "127.0.0.1", port: int | None = None, token
     announce(f"learnsys dashboard: {dashboard_url(host, port, token)}  (runs in {Path(runs_dir).resolve()}; "
              "Ctrl-C stops it)")
     config = uvicorn.Config(app, host=host.strip("[]"), port=port, log_level="warning", access_log=False,
-                            lifespan="off", timeout_graceful_shutdown=1)
+                            lifespan="on", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     try:
         server.run()
@@ -194,6 +194,9 @@ def _wait_ready(process: subprocess.Popen, url: str, token: str | None) -> bool:
             with urllib.request.urlopen(urllib.request.Request(health, headers=headers), timeout=1) as r:
                 if r.status == 200:
                     return True
+        except urllib.error.HTTPError as e:  # 503: the server is up, its store is damaged (the page says so)
+            if e.code == 503:
+                return True
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.05)

@@ -7,7 +7,13 @@
 - **Host header.** On loopback, requests must name a loopback host (`127.0.0.1`,
   `localhost`, `[::1]`): a web page elsewhere cannot reach the server by DNS rebinding.
 - **Headers.** A Content-Security-Policy that allows only the server's own scripts and
-  connections (no inline scripts, no CDN), and no framing, sniffing or referrers.
+  connections (no inline scripts, no CDN), and no sniffing or referrers. Framing is allowed
+  from loopback origins only (`frame-ancestors`: 127.0.0.1 and localhost, any port, http or
+  https), so a notebook on this machine can show the dashboard in an iframe and a page from
+  anywhere else cannot (no X-Frame-Options: it has no allow-list, and browsers take
+  `frame-ancestors` over it). [::1] is left out because CSP cannot name it: the source
+  grammar has no IPv6 literals, and Chromium ignores `http://[::1]:*` with a console error
+  on every load; a notebook opened as http://[::1]:8888 can use http://localhost:8888.
 - **Writes.** The only POST is predict, and it must be `application/json`, which a
   cross-site form cannot send.
 """
@@ -22,14 +28,17 @@ from urllib.parse import parse_qs
 TOKEN_COOKIE = "learnsys_token"  # + "_<port>": cookies are per host, not per port
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
+# Who may show the dashboard in a frame: Jupyter and other pages served from this machine
+# ([::1] cannot be written in CSP; see the module docstring).
+FRAME_ANCESTORS = ("'self'", *(f"{scheme}://{host}:*" for scheme in ("http", "https")
+                               for host in ("127.0.0.1", "localhost")))
 # ECharts sets element styles from script (CSSOM), which style-src does not restrict.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+       f"form-action 'self'; frame-ancestors {' '.join(FRAME_ANCESTORS)}")
 SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]

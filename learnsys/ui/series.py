@@ -15,11 +15,11 @@ step of the run (never on the sampled ones), so a smoothed curve does not depend
 next request, reads only the rows added since (by row id); it reloads a series when rows
 were deleted: a resume drops the rows a dead process logged after its last checkpoint and
 logs a 'resume' event, and a cached last step that is gone from the store means the same.
+It forgets everything when the store file is replaced (`use_generation`).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
 from dataclasses import dataclass, field
@@ -73,39 +73,72 @@ def buckets(steps: np.ndarray, values: np.ndarray, width: int) -> np.ndarray:
     """Indices (sorted) of the points to draw for a chart `width` pixels wide.
 
     All indices when there are at most 2 * width points; otherwise per bucket the argmin,
-    the argmax and the first non-finite value, plus the first and the last index.
+    the argmax and the first non-finite value, plus the first and the last index. Bucket b
+    holds the points with b <= (step - first) * width / span < b + 1.
+
+    The bucket edges are found by binary search (no per-point division), and when the
+    buckets are about equally full (a run logs every step) each one is a row of a
+    (buckets, longest) grid, so one argmin and one argmax over it do the work: a few passes
+    over the values instead of a dozen (1,000,000 points in ~10 ms).
     """
     n = steps.size
     if n <= 2 * width:
         return np.arange(n)
     lo, hi = int(steps[0]), int(steps[-1])
     span = hi - lo + 1
-    bucket = ((steps - lo) * width) // span                        # (n,) bucket number, non-decreasing
-    starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
+    b = np.arange(width + 1, dtype=np.int64 if span * width < 2**62 else object)
+    edges = (lo + (b * span + width - 1) // width).astype(np.int64)   # first step of each bucket
+    bounds = np.unique(np.searchsorted(steps, edges, "left"))         # non-empty buckets' starts, then n
+    starts, counts = bounds[:-1], np.diff(bounds)
     finite = np.isfinite(values)
-    lowv = np.where(finite, values, np.inf)
-    highv = np.where(finite, values, -np.inf)
-    counts = np.diff(np.r_[starts, n])
-    mins = np.repeat(np.minimum.reduceat(lowv, starts), counts)
-    maxs = np.repeat(np.maximum.reduceat(highv, starts), counts)
+    all_finite = bool(finite.all())
+    longest = int(counts.max())
     picks = [np.array([0, n - 1])]
-    for hit in (finite & (values == mins), finite & (values == maxs), ~finite):
-        pos = np.flatnonzero(hit)                                  # first hit of each bucket
-        if pos.size:
-            b = bucket[pos]
-            picks.append(pos[np.r_[True, b[1:] != b[:-1]]])
+    if starts.size * longest <= 3 * n:
+        # (B, longest): each bucket's indices, its last one repeated to fill the row (a
+        # repeat is never the *first* smallest or largest, so it changes no pick).
+        grid = starts[:, None] + np.minimum(np.arange(longest), counts[:, None] - 1)
+        rows = np.arange(starts.size)
+        for fill, best in ((np.inf, np.argmin), (-np.inf, np.argmax)):
+            picked = grid[rows, best(values[grid] if all_finite else np.where(finite, values, fill)[grid], 1)]
+            picks.append(picked if all_finite else picked[finite[picked]])  # a bucket without finite values: none
+        if not all_finite:
+            bad = np.flatnonzero(~finite)                          # first non-finite of each bucket
+            bk = np.searchsorted(starts, bad, "right")
+            picks.append(bad[np.r_[True, bk[1:] != bk[:-1]]])
+    else:  # very uneven buckets (gaps in the steps): per-bucket reductions
+        lowv = values if all_finite else np.where(finite, values, np.inf)
+        highv = values if all_finite else np.where(finite, values, -np.inf)
+        bucket = np.repeat(np.arange(starts.size), counts)
+        mins = np.repeat(np.minimum.reduceat(lowv, starts), counts)
+        maxs = np.repeat(np.maximum.reduceat(highv, starts), counts)
+        for hit in (finite & (values == mins), finite & (values == maxs), ~finite):
+            pos = np.flatnonzero(hit)                              # first hit of each bucket
+            if pos.size:
+                bk = bucket[pos]
+                picks.append(pos[np.r_[True, bk[1:] != bk[:-1]]])
     return np.unique(np.concatenate(picks))
 
 
-def _arrays(rows: list) -> tuple[np.ndarray, np.ndarray]:
-    n = len(rows)
-    try:
-        flat = np.fromiter(itertools.chain.from_iterable(rows), dtype=np.float64, count=2 * n)
-    except TypeError:  # a NULL (NaN) value: the slower path
-        flat = np.fromiter(itertools.chain.from_iterable((s, math.nan if v is None else v) for s, v in rows),
-                           dtype=np.float64, count=2 * n)
-    pairs = flat.reshape(n, 2)
-    return pairs[:, 0].astype(np.int64), pairs[:, 1].copy()
+def _buckets_reference(steps: np.ndarray, values: np.ndarray, width: int) -> np.ndarray:
+    """buckets(), one bucket at a time in plain Python: what the tests compare it with."""
+    n = steps.size
+    if n <= 2 * width:
+        return np.arange(n)
+    lo, span = int(steps[0]), int(steps[-1]) - int(steps[0]) + 1
+    by_bucket: dict[int, list[int]] = {}
+    for i, s in enumerate(steps.tolist()):
+        by_bucket.setdefault((s - lo) * width // span, []).append(i)
+    keep = {0, n - 1}
+    for members in by_bucket.values():
+        fin = [i for i in members if math.isfinite(values[i])]
+        if fin:
+            keep.add(min(fin, key=lambda i: (values[i], i)))
+            keep.add(min(fin, key=lambda i: (-values[i], i)))
+        nonfinite = [i for i in members if not math.isfinite(values[i])]
+        if nonfinite:
+            keep.add(nonfinite[0])
+    return np.array(sorted(keep))
 
 
 @dataclass
@@ -125,6 +158,17 @@ class SeriesCache:
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, str], threading.Lock] = {}  # one loader per series at a time
         self._max_entries = max_entries
+        self._generation: int | None = None
+        self._resumes: dict[str, tuple[int, int]] = {}  # run id -> (events read up to id, newest resume id)
+
+    def use_generation(self, generation: int) -> None:
+        """Forget every series when the store file was replaced (see reader.py): the same run
+        id in a new file is another run."""
+        with self._lock:
+            if generation != self._generation:
+                self._entries.clear()
+                self._resumes.clear()
+                self._generation = generation
 
     def get(self, store: RunStore, run_id: str, name: str) -> _Entry:
         key = (run_id, name)
@@ -137,18 +181,17 @@ class SeriesCache:
         run_id, name = key
         with self._lock:
             entry = self._entries.get(key)
-        resumes = max((e["id"] for e in store.events(run_id) if e["kind"] == "resume"), default=0)
+        resumes = self._newest_resume(store, run_id)
         upto = store.last_metric_id()
         if entry is not None and (resumes != entry.resumes or (
                 entry.steps.size and not store.series(run_id, name, start=int(entry.steps[-1]))[0])):
             entry = None  # rows were deleted (resume): reload
         if entry is None:
-            steps, values = _arrays(store.series_rows(run_id, name, upto_id=upto))
+            steps, values = store.series_arrays(run_id, name, upto_id=upto)   # binary chunks: no rows to convert
             entry = _Entry(steps, values, upto, resumes)
         elif upto > entry.upto_id:
-            new = store.series_rows(run_id, name, after_id=entry.upto_id, upto_id=upto)
-            if new:
-                s, v = _arrays(new)
+            s, v = store.series_arrays(run_id, name, after_id=entry.upto_id, upto_id=upto)
+            if s.size:
                 steps, values = np.concatenate([entry.steps, s]), np.concatenate([entry.values, v])
                 in_order = entry.steps.size == 0 or s[0] >= entry.steps[-1]
                 smooth = {}
@@ -167,6 +210,18 @@ class SeriesCache:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[key] = entry
         return entry
+
+    def _newest_resume(self, store: RunStore, run_id: str) -> int:
+        """The id of the run's newest 'resume' event, reading only the events added since the
+        last call (a long run has thousands of checkpoint events)."""
+        with self._lock:
+            seen, newest = self._resumes.get(run_id, (0, 0))
+        events = store.events(run_id, seen)
+        if events:
+            newest = max([newest] + [e["id"] for e in events if e["kind"] == "resume"])
+            with self._lock:
+                self._resumes[run_id] = (events[-1]["id"], newest)
+        return newest
 
     def smoothed(self, entry: _Entry, beta: float) -> np.ndarray:
         cached = entry.smooth.get(beta)

@@ -94,6 +94,10 @@ class StoreWriter:
                     step, ev_kind, message, data, at = payload
                     store.add_event(run_id, step, ev_kind, message, data, at=at)
                 elif kind == "run":
+                    if self._error is not None and payload.get("status") == "finished":
+                        # rows of this run were lost (a full disk): the store must not call it whole
+                        lost = str(self._error).splitlines()[0] if str(self._error) else type(self._error).__name__
+                        payload = {**payload, "status": "failed", "message": f"rows were not written: {lost}"}
                     store.update_run(run_id, **payload)
                 elif kind == "barrier":
                     barriers.append(payload)

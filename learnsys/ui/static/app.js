@@ -1,5 +1,6 @@
 // learnsys dashboard page: run list, live charts (server-sent events), smoothing, zoom,
 // overlays, zh/en, lecture views (lectures.js), predict. No build step, no framework.
+//   format.js (numbers, tooltips) · messages.js (run messages in zh) · charts.js (drawing)
 //
 // Data flow: GET /api/runs/{id} (metric names, events, last row id) -> GET .../series for each
 // metric (min/max buckets or all points) -> EventSource .../stream?last_id=N appends new rows.
@@ -8,22 +9,21 @@
 'use strict';
 (function () {
   const I18N = window.learnsysI18n;
-  const CHARTS = ['loss', 'dev', 'acc', 'lr', 'param', 'other'];
-  const EVENT_COLORS = { checkpoint: '#8c959f', resume: '#0969da', divergence: '#cf222e' };
-  const PALETTE = ['#5470c6', '#ee6666', '#3ba272', '#fc8452', '#9a60b4', '#73c0de', '#fac858', '#ea7ccc'];
+  const F = window.learnsysFormat;
   const SMOOTHED = 'train/loss';
+  const DIFF_KEYS = ['model', 'data', 'optimizer', 'lr', 'batch_size', 'epochs', 'steps', 'init', 'loss', 'scheduler', 'seed', 'shuffle', 'dev', 'guard'];
 
   const $ = (sel) => document.querySelector(sel);
   const now = () => performance.timeOrigin + performance.now();
   const state = {
     lang: localStorage.getItem('learnsys.lang') || ((navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en'),
-    runs: [], selected: null, overlays: [], smoothing: 0.6,
-    data: {},        // runId -> {info, series: {name: S}, events, lastId, es, loadedAt}
-    charts: {},      // chart key -> echarts instance
+    runs: [], selected: null, overlays: [], smoothing: 0.6, xMode: localStorage.getItem('learnsys.x') || 'step', logScale: false,
+    data: {},        // runId -> {info, series: {name: S}, events, lastId, es}
   };
-  // S = {steps, values, smooth|null, complete: every raw point of the run is here}
+  // S = {steps, values, smooth|null, complete: every raw point of the run is here, gen}
+  let gen = 0; // S.gen: a new number whenever a series' arrays are replaced (charts.js redraws it whole)
   const debug = window.learnsysDebug = {
-    ready: false, renders: 0, sseMessages: 0, reconnects: 0, loadMs: null, arrivals: {}, received: {},
+    ready: false, renders: 0, sseMessages: 0, reconnects: 0, loadMs: null, arrivals: {}, received: {}, renderMs: 0, paintMs: 0,
     counts(runId) {
       const d = state.data[runId || state.selected]; const out = {};
       if (d) for (const [n, s] of Object.entries(d.series)) out[n] = s.steps.length;
@@ -38,6 +38,8 @@
   };
   const beta = () => Math.max(0.01, Math.round((1 - state.smoothing) * 100) / 100); // lecture 3's beta
   const t = (key) => I18N[state.lang][key] ?? I18N.en[key] ?? key;
+  const tf = (key, vals) => t(key).replace(/\{(\w+)\}/g, (m, k) => (k in vals ? vals[k] : m));
+  const msg = (text) => window.learnsysMessages.translate(text, state.lang, t);
 
   async function api(path, init) {
     const r = await fetch(path, init);
@@ -57,6 +59,39 @@
     debug.lang = state.lang;
   }
 
+  // -- names: what a run is, and what tells overlaid runs apart -------------------------------
+  function batchText(b) { return b === 'full' || b === undefined ? t('full_batch') : b === 1 ? tf('sgd_batch', { n: 1 }) : tf('batch_n', { n: b }); }
+  function displayName(r) {
+    const b = r.brief || r.spec || {};
+    if (r.kind === 'search') return tf('search_name', { params: (b.params || []).join(', ') });
+    return r.id;
+  }
+  function summary(r) {
+    const b = r.brief || r.spec || {};
+    if (r.kind === 'search') return [r.model, r.data, `${F.int(r.total_steps)} ${t('points')}`].filter(Boolean).join(' · ');
+    return [r.model, r.data, b.lr !== undefined ? `lr ${F.num(b.lr, 6)}` : '', b.batch_size !== undefined ? batchText(b.batch_size) : '']
+      .filter(Boolean).join(' · ');
+  }
+  function diffText(key, v) {
+    if (key === 'lr') return `lr ${F.num(v, 6)}`;
+    if (key === 'batch_size') return batchText(v);
+    if (key === 'model' || key === 'data' || key === 'optimizer') return String(v);
+    if (key === 'epochs') return tf('epochs_n', { n: v });
+    return `${key} ${typeof v === 'object' ? JSON.stringify(v) : v}`;
+  }
+  // runId -> the spec fields in which it differs from the other shown runs ("lr 0.1, batch 1")
+  function runLabels(runIds) {
+    const specs = runIds.map((r) => (state.data[r] && state.data[r].info && state.data[r].info.spec) || {});
+    const keys = DIFF_KEYS.filter((k) => new Set(specs.map((s) => JSON.stringify(s[k]))).size > 1);
+    const out = {};
+    runIds.forEach((r, i) => {
+      const text = keys.map((k) => diffText(k, specs[i][k])).join(', ');
+      out[r] = text && text.length <= 48 ? text : r;
+    });
+    if (new Set(Object.values(out)).size < runIds.length) runIds.forEach((r) => { out[r] = r; });
+    return out;
+  }
+
   // -- run list and selection ------------------------------------------------------------
   function readHash() {
     const p = new URLSearchParams(location.hash.slice(1));
@@ -72,20 +107,25 @@
     try { state.runs = await api('api/runs'); } catch (e) { return; }
     if (!state.selected && state.runs.length) select(readHash().run || state.runs[0].id);
     renderRunList();
+    checkArtifacts();
   }
   function renderRunList() {
     const ul = $('#runs'); ul.textContent = '';
     $('#no-runs').hidden = state.runs.length > 0;
+    const shown = [state.selected, ...state.overlays];
+    const labels = state.overlays.length ? runLabels(shown.filter((r) => state.data[r] && state.data[r].info)) : {};
     for (const r of state.runs) {
       const li = document.createElement('li');
       li.dataset.run = r.id; li.classList.toggle('selected', r.id === state.selected);
-      const box = document.createElement('input'); box.type = 'checkbox'; box.title = 'compare';
+      const box = document.createElement('input'); box.type = 'checkbox'; box.title = t('compare');
       box.checked = state.overlays.includes(r.id); box.disabled = r.id === state.selected;
       box.addEventListener('click', (ev) => { ev.stopPropagation(); toggleOverlay(r.id, box.checked); });
-      const id = document.createElement('span'); id.className = 'rid'; id.textContent = r.id; id.title = `${r.id} · ${t(r.kind)}`;
-      const st = document.createElement('span'); st.className = 'status'; st.dataset.status = r.status; st.textContent = t(r.status);
-      const step = document.createElement('span'); step.className = 'step'; step.textContent = r.kind === 'train' ? r.step : t(r.kind);
-      li.append(box, id, st, step);
+      const name = F.el('span', 'rid', displayName(r)); name.title = `${r.id} · ${t(r.kind)}`;
+      const st = F.el('span', 'status', t(r.status)); st.dataset.status = r.status;
+      const step = F.el('span', 'step', r.kind === 'train' ? F.int(r.step) : '');
+      const line2 = F.el('span', 'sub', labels[r.id] && labels[r.id] !== r.id ? labels[r.id] : summary(r));
+      line2.classList.toggle('diff', !!labels[r.id] && labels[r.id] !== r.id);
+      li.append(box, name, st, step, line2);
       li.addEventListener('click', () => select(r.id));
       ul.append(li);
     }
@@ -101,7 +141,7 @@
   function toggleOverlay(runId, on) {
     state.overlays = state.overlays.filter((r) => r !== runId);
     if (on) { state.overlays.push(runId); loadRun(runId); } else dropRun(runId);
-    writeHash(); renderAll();
+    writeHash(); renderAll(); renderRunList();
   }
   function dropRun(runId) {
     const d = state.data[runId];
@@ -110,9 +150,13 @@
   }
 
   // -- loading a run ---------------------------------------------------------------------
+  let width = 0; // of a chart's plot in pixels: read once, kept until the window resizes
   function plotWidth() {
-    const el = document.querySelector('.plot');
-    return Math.max(200, Math.min(4000, Math.round((el && el.clientWidth) || 800)));
+    if (!width) {
+      const el = document.querySelector('.plot');
+      width = Math.max(200, Math.min(4000, Math.round((el && el.clientWidth) || 800)));
+    }
+    return width;
   }
   async function fetchSeries(runId, name, range) {
     const q = new URLSearchParams({ name, width: plotWidth() });
@@ -121,12 +165,12 @@
     return api(`api/runs/${encodeURIComponent(runId)}/series?${q}`);
   }
   function fromResponse(r) {
-    return { steps: r.steps, values: r.values, smooth: r.smooth || null, complete: r.mode === 'raw', beta: r.beta };
+    return { steps: r.steps, values: r.values, smooth: r.smooth || null, complete: r.mode === 'raw', beta: r.beta, gen: ++gen };
   }
   async function loadRun(runId) {
     const started = now();
     if (state.data[runId] && state.data[runId].es) state.data[runId].es.close();
-    const d = state.data[runId] = { info: null, series: {}, events: [], lastId: 0, es: null, loadedAt: started };
+    const d = state.data[runId] = { info: null, series: {}, events: [], lastId: 0, es: null };
     let info;
     try { info = await api(`api/runs/${encodeURIComponent(runId)}`); } catch (e) {
       if (runId === state.selected) showMessage(e.message);
@@ -137,6 +181,7 @@
     d.info = info; d.events = info.events; d.lastId = info.last_metric_id;
     openStream(runId, d); // rows that land while the series load are merged into them
     if (runId === state.selected) { renderHead(); renderArtifacts(); renderPredict(); }
+    if (state.overlays.length) renderRunList();
     await Promise.all(info.metrics.map((n) => fetchSeries(runId, n).then((r) => {
       if (state.data[runId] === d) { adopt(d, n, fromResponse(r)); scheduleRender(); } // each chart as soon as it can
     }).catch(() => null)));
@@ -146,6 +191,12 @@
   }
 
   // -- live updates ----------------------------------------------------------------------
+  const followers = new Set(); // lecture views following a run's rows: {runId, names, fn}
+  function follow(runId, names, fn) {
+    const f = { runId, names: new Set(names), fn };
+    followers.add(f);
+    return () => followers.delete(f);
+  }
   function openStream(runId, d) {
     // thin=1: above ~1,300 steps/s a series arrives as per-message min/max rows (marked
     // "thinned"); the exact buckets and smoothing then come from the series endpoint.
@@ -162,26 +213,33 @@
     es.addEventListener('metrics', (ev) => {
       debug.sseMessages++;
       const { rows, thinned } = JSON.parse(ev.data);
-      const b = beta(); const t0 = now(); const limit = 4 * plotWidth(); // once: clientWidth forces a layout
+      const b = beta(); const t0 = now(); const limit = 4 * plotWidth();
       countRows(rows.length);
       for (const name of thinned || []) {
         const s = d.series[name];
         if (s) { s.complete = false; s.smoothStale = true; } // the page no longer has every raw point
       }
+      const followed = [...followers].filter((f) => f.runId === runId);
+      const fresh = followed.length ? {} : null;
       for (const [id, name, step, value] of rows) {
         if (id <= d.lastId) continue;
         d.lastId = id;
         let s = d.series[name];
-        if (!s) s = d.series[name] = { steps: [], values: [], smooth: name === SMOOTHED ? [] : null, complete: true, beta: b };
+        if (!s) s = d.series[name] = { steps: [], values: [], smooth: name === SMOOTHED ? [] : null, complete: true, beta: b, gen: ++gen };
         const n = s.steps.length;
         if (n && step <= s.steps[n - 1]) continue; // already in the snapshot
         s.steps.push(step); s.values.push(value);
         if (s.smooth) s.smooth.push(value === null || s.smoothStale ? null : b * value + (1 - b) * lastFinite(s.smooth, value));
         if (name === SMOOTHED && runId === state.selected) { pendingArrivals.push(step); debug.received[step] = t0; }
+        if (fresh) (fresh[name] = fresh[name] || []).push([step, value]);
         if (s.steps.length > limit) resample(runId, d, name);
       }
       for (const [name, s] of Object.entries(d.series)) if (s.smoothStale) resample(runId, d, name);
       if (runId === state.selected) debug.lastReceived = t0;
+      for (const f of followed) {
+        const mine = Object.fromEntries(Object.entries(fresh).filter(([n]) => f.names.has(n)));
+        if (Object.keys(mine).length) f.fn(mine);
+      }
       scheduleRender();
     });
     es.addEventListener('events', (ev) => {
@@ -192,6 +250,7 @@
       d.events.push(...fresh);
       // A resume dropped the rows logged after the last checkpoint: reload the curves.
       if (fresh.some((e) => e.kind === 'resume')) { loadRun(runId); return; }
+      if (runId === state.selected) renderEvents();
       scheduleRender();
     });
     es.addEventListener('run', (ev) => {
@@ -199,7 +258,7 @@
       if (d.info) Object.assign(d.info, r);
       const row = state.runs.find((x) => x.id === runId);
       if (row) Object.assign(row, r);
-      if (runId === state.selected) renderHead();
+      if (runId === state.selected) { renderHead(); checkArtifacts(); }
     });
   }
   // A long live run: once a series holds far more points than pixels, swap it for the
@@ -249,23 +308,25 @@
   }
   function setConn(s) { const el = $('#conn'); el.dataset.state = s; el.textContent = t(s); }
 
+  // Live updates draw on the next animation frame, spending at most about a sixth of the time
+  // drawing: the gap after a redraw is six times what the last one cost (script + ECharts'
+  // paint), at most 250 ms. A redraw touches only the charts and series that changed
+  // (charts.js), so a live run costs a few milliseconds per frame. A full-speed run (rows
+  // thinned, or thousands a second) waits at least 80 ms between redraws: about ten frames a
+  // second, so the page does not slow the training beside it.
   let renderQueued = false; const pendingArrivals = [];
-  // Live updates draw on the next animation frame, but spend at most about a quarter of the
-  // time drawing (waiting at most 150 ms); a long or full-speed run (sampled curves, or
-  // thousands of rows a second) is drawn four times a second: the page must not slow the
-  // training beside it.
-  let lastRenderMs = 0, lastRenderEnd = 0, paintMs = 0; // paintMs: ECharts' own drawing since the last render
+  let lastCost = 0, lastRenderEnd = 0, paintMs = 0;
   let rowRate = 0, rateStart = 0, rateRows = 0;
   function countRows(n) {
-    const t = now();
+    const at = now();
     rateRows += n;
-    if (t - rateStart >= 1000) { rowRate = rateRows * 1000 / (t - rateStart); rateStart = t; rateRows = 0; }
+    if (at - rateStart >= 1000) { rowRate = rateRows * 1000 / (at - rateStart); rateStart = at; rateRows = 0; }
   }
   function scheduleRender() {
     if (renderQueued) return;
     renderQueued = true;
     const heavy = rowRate > 5000 || shownRuns().some((r) => Object.values(state.data[r].series).some((x) => !x.complete));
-    const gap = heavy ? 250 : Math.min(3 * (lastRenderMs + paintMs), 150);
+    const gap = Math.min(250, Math.max(heavy ? 80 : 0, 6 * lastCost));
     const wait = Math.max(0, lastRenderEnd + gap - now());
     const draw = () => requestAnimationFrame(() => { renderQueued = false; renderAll(); });
     if (wait > 0) setTimeout(draw, wait); else draw();
@@ -287,9 +348,9 @@
     state.smoothing = Number($('#smoothing').value);
     $('#smoothing-value').textContent = `β = ${beta().toFixed(2)}`;
     const b = beta();
-    for (const [runId, d] of Object.entries(state.data)) {
+    for (const d of Object.values(state.data)) {
       const s = d.series[SMOOTHED];
-      if (s && s.complete) { s.smooth = ewm(s.values, b); s.beta = b; }
+      if (s && s.complete) { s.smooth = ewm(s.values, b); s.beta = b; s.gen = ++gen; }
     }
     renderAll();
     clearTimeout(smoothTimer); // series the page holds only sampled: the server smooths the raw points
@@ -306,137 +367,55 @@
   }
 
   // -- charts ----------------------------------------------------------------------------
-  function chartOf(name) {
-    if (name === 'train/loss' || name === 'train/loss_epoch') return 'loss';
-    if (name === 'dev/loss') return 'dev';
-    if (name === 'dev/accuracy') return 'acc';
-    if (name === 'lr') return 'lr';
-    if (name.startsWith('param/')) return 'param';
-    return 'other';
-  }
-  function label(name) {
-    if (name === 'train/loss') return t('raw');
-    if (name === 'train/loss_epoch') return t('epoch_mean');
-    if (name.startsWith('param/')) return name.slice(6);
-    return { 'dev/loss': t('chart_dev'), 'dev/accuracy': t('chart_acc'), lr: t('chart_lr') }[name] || name;
-  }
-  // The points to draw: all of them, or (more than two per pixel, e.g. a fast live run between
-  // two resamples) per pixel the first, smallest, largest and last point and the first gap,
-  // as the server's buckets do. The page keeps every point it received; this only bounds
-  // what ECharts has to lay out on each redraw.
-  function zip(steps, values, width) {
-    const n = steps.length;
-    if (n <= 2 * width) { const out = new Array(n); for (let i = 0; i < n; i++) out[i] = [steps[i], values[i]]; return out; }
-    const lo = steps[0], span = steps[n - 1] - lo + 1, out = [];
-    let i = 0;
-    while (i < n) {
-      const b = Math.floor((steps[i] - lo) * width / span);
-      let j = i, iMin = -1, iMax = -1, iGap = -1;
-      for (; j < n && Math.floor((steps[j] - lo) * width / span) === b; j++) {
-        const v = values[j];
-        if (v === null) { if (iGap < 0) iGap = j; continue; }
-        if (iMin < 0 || v < values[iMin]) iMin = j;
-        if (iMax < 0 || v > values[iMax]) iMax = j;
-      }
-      for (const k of [...new Set([i, iMin, iMax, iGap, j - 1])].filter((k) => k >= 0).sort((a, c) => a - c)) out.push([steps[k], values[k]]);
-      i = j;
-    }
-    return out;
-  }
-  function chart(key) {
-    if (state.charts[key]) return state.charts[key];
-    const fig = document.querySelector(`.chart[data-chart="${key}"]`);
-    fig.hidden = false;
-    const c = echarts.init(fig.querySelector('.plot'), null, { renderer: 'canvas' });
-    c.group = 'learnsys';
-    c.setOption({
-      animation: false, grid: { left: 64, right: 24, top: 36, bottom: 56 },
-      tooltip: { trigger: 'axis', axisPointer: { type: 'line' } },
-      legend: { top: 4, type: 'scroll' },
-      xAxis: { type: 'value', name: t('step'), nameLocation: 'middle', nameGap: 24, min: 'dataMin', max: 'dataMax' },
-      yAxis: { type: 'value', scale: true },
-      dataZoom: [{ type: 'inside', filterMode: 'none' }, { type: 'slider', height: 16, bottom: 4, filterMode: 'none', showDataShadow: false }],
-      series: [],
-    });
-    c.on('datazoom', () => onZoom(c));
-    c.on('rendered', (e) => { paintMs += e.elapsedTime || 0; debug.paintMs = (debug.paintMs || 0) + (e.elapsedTime || 0); });
-    state.charts[key] = c;
-    echarts.connect('learnsys');
-    return c;
-  }
+  const charts = window.learnsysCharts.create({
+    t, onZoom: (inst) => onZoom(inst),
+    onRendered: (ms) => { paintMs += ms; debug.paintMs += ms; },
+  });
   function shownRuns() { return [state.selected, ...state.overlays].filter((r) => state.data[r] && state.data[r].info); }
+  function xModeOf(runs) { // epochs only when every shown run knows its steps per epoch
+    return state.xMode === 'epoch' && runs.every((r) => state.data[r].info.steps_per_epoch) ? 'epoch' : 'step';
+  }
   function renderAll() {
     const started = now();
     const runs = shownRuns();
-    const width = plotWidth();
-    const perChart = Object.fromEntries(CHARTS.map((k) => [k, []]));
-    runs.forEach((runId, ri) => {
-      const d = state.data[runId]; const multi = runs.length > 1;
-      const names = Object.keys(d.series).sort();
-      let ci = 0;
-      for (const name of names) {
-        const s = d.series[name]; const key = chartOf(name);
-        const color = multi ? PALETTE[ri % PALETTE.length] : PALETTE[ci++ % PALETTE.length];
-        const prefix = multi ? `${runId} · ` : '';
-        const smoothed = name === SMOOTHED && s.smooth;
-        perChart[key].push({
-          type: 'line', name: prefix + label(name), data: zip(s.steps, s.values, width), showSymbol: s.steps.length < 40,
-          symbolSize: 4, lineStyle: { width: smoothed ? 1 : 1.6, opacity: smoothed ? 0.35 : 1 }, itemStyle: { color },
-          emphasis: { disabled: true }, connectNulls: false,
-          markLine: ri === 0 && key !== 'param' ? eventMarks(d.events) : undefined,
-        });
-        if (smoothed) {
-          perChart[key].push({
-            type: 'line', name: prefix + t('smoothed'), data: zip(s.steps, s.smooth, width), showSymbol: false,
-            lineStyle: { width: 2 }, itemStyle: { color: multi ? color : '#d14a00' }, emphasis: { disabled: true },
-          });
-        }
-      }
+    const labels = runs.length > 1 ? runLabels(runs) : {};
+    const xMode = xModeOf(runs);
+    charts.render({
+      runs: runs.map((r) => ({ runId: r, label: labels[r] || r, spe: state.data[r].info.steps_per_epoch || 1, events: state.data[r].events, series: state.data[r].series })),
+      xMode, log: state.logScale, width: plotWidth(),
     });
-    for (const key of CHARTS) {
-      const series = perChart[key];
-      const fig = document.querySelector(`.chart[data-chart="${key}"]`);
-      if (!series.length) { fig.hidden = true; continue; }
-      const c = chart(key); fig.hidden = false;
-      const log = state.logScale && (key === 'loss' || key === 'dev');
-      c.setOption({ xAxis: { name: t('step') }, yAxis: { type: log ? 'log' : 'value', scale: true }, series },
-        { replaceMerge: ['series'], lazyUpdate: true });
-    }
     $('#controls').hidden = !runs.some((r) => state.data[r].series[SMOOTHED]);
-    debug.renders++;
+    $('#x-epoch').disabled = !runs.every((r) => state.data[r].info.steps_per_epoch);
+    debug.renders++; debug.xMode = xMode;
     if (pendingArrivals.length) { // stamped once ECharts has painted them (it paints on the next frame)
       const steps = pendingArrivals.splice(0);
       afterPaint().then(() => { const at = now(); for (const step of steps) debug.arrivals[step] = at; });
     }
     debug.renderedAt = lastRenderEnd = now();
-    lastRenderMs = lastRenderEnd - started;
+    const ms = lastRenderEnd - started;
+    lastCost = ms + paintMs;
     paintMs = 0;
-    debug.renderMs = (debug.renderMs || 0) + lastRenderMs;
+    debug.renderMs += ms;
   }
-  function eventMarks(events) {
-    const marks = (events || []).filter((e) => EVENT_COLORS[e.kind]).map((e) => ({
-      xAxis: e.step, name: t(e.kind), lineStyle: { color: EVENT_COLORS[e.kind], type: e.kind === 'checkpoint' ? 'dotted' : 'dashed' },
-      label: { formatter: t(e.kind), color: EVENT_COLORS[e.kind], fontSize: 10 },
-    }));
-    return marks.length ? { symbol: 'none', silent: true, animation: false, data: marks } : undefined;
-  }
-  window.addEventListener('resize', () => { for (const c of Object.values(state.charts)) c.resize(); });
+  window.addEventListener('resize', () => { width = 0; charts.resize(); renderAll(); });
 
   // -- zoom: fetch full resolution for the visible range ----------------------------------
   let zoomTimer = null;
-  function onZoom(c) {
+  function onZoom(inst) {
     clearTimeout(zoomTimer);
     zoomTimer = setTimeout(async () => {
-      const dz = c.getOption().dataZoom[0];
+      const dz = inst.getOption().dataZoom[0];
       const lo = dz.startValue, hi = dz.endValue;
       if (lo === undefined || hi === undefined) return;
+      const epochs = debug.xMode === 'epoch';
       for (const runId of shownRuns()) {
         const d = state.data[runId];
+        const spe = epochs ? d.info.steps_per_epoch : 1;
         for (const [name, s] of Object.entries(d.series)) {
           if (s.complete) continue;
-          const r = await fetchSeries(runId, name, [lo, hi]).catch(() => null);
+          const r = await fetchSeries(runId, name, [lo * spe, hi * spe]).catch(() => null);
           if (!r || state.data[runId] !== d || d.series[name] !== s) continue;
-          spliceRange(s, r, lo, hi);
+          spliceRange(s, r, lo * spe, hi * spe);
         }
       }
       debug.zooms = (debug.zooms || 0) + 1;
@@ -454,26 +433,58 @@
       }
       if (i < s.steps.length && keep(i)) { steps.push(s.steps[i]); values.push(s.values[i]); if (smooth) smooth.push(s.smooth[i]); }
     }
-    s.steps = steps; s.values = values; s.smooth = smooth;
+    s.steps = steps; s.values = values; s.smooth = smooth; s.gen = ++gen;
   }
 
-  // -- header, artifacts, predict ----------------------------------------------------------
+  // -- header, events, artifacts, predict ---------------------------------------------------
   function renderHead() {
     const d = state.data[state.selected];
     $('#run-head').hidden = !d || !d.info;
     if (!d || !d.info) return;
     const i = d.info;
-    $('#run-title').textContent = i.id;
+    $('#run-title').textContent = displayName(i);
+    $('#run-id').textContent = displayName(i) === i.id ? '' : i.id;
     const st = $('#run-status'); st.dataset.status = i.status; st.textContent = t(i.status);
-    $('#run-progress').textContent = i.kind === 'train' ? `${t('step')} ${i.step}${i.total_steps ? ` ${t('of')} ${i.total_steps}` : ''}` : t(i.kind);
-    $('#run-meta').textContent = [i.model, i.data].filter(Boolean).join(' · ');
-    $('#run-message').textContent = i.message || '';
-    $('#spec-text').textContent = Object.entries(i.spec || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n');
+    $('#run-progress').textContent = i.kind === 'train'
+      ? (i.total_steps ? tf('progress', { n: F.int(i.step), total: F.int(i.total_steps) }) : tf('step_n', { n: F.int(i.step) })) : t(i.kind);
+    const rows = i.train_rows !== null && i.train_rows !== undefined
+      ? [tf('train_rows', { n: i.train_rows }), i.dev_rows ? tf('dev_rows', { n: i.dev_rows }) : ''] : [];
+    $('#run-meta').textContent = [i.model, i.data, ...rows].filter(Boolean).join(' · ');
+    $('#run-message').textContent = msg(i.message || '');
+    $('#spec-text').textContent = Object.entries(i.spec || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n')
+      + (i.dev_indices ? `\n${t('dev_indices')} = ${JSON.stringify(i.dev_indices)}` : '');
     $('#spec').hidden = !i.spec || !Object.keys(i.spec).length;
     $('#csv').href = `api/runs/${encodeURIComponent(i.id)}/csv`;
     $('#csv').hidden = !(i.metrics && i.metrics.length);
+    renderEvents();
+  }
+  function renderEvents() {
+    const d = state.data[state.selected];
+    const list = $('#events-list'); list.textContent = '';
+    const evs = ((d && d.events) || []).filter((e) => e.message);
+    $('#events').hidden = !evs.length;
+    $('#events-count').textContent = `(${evs.length})`;
+    for (const e of evs.slice(-200)) {
+      const li = F.el('li', `event-${e.kind}`);
+      li.append(F.el('span', 'ev-step', tf('step_n', { n: F.int(e.step) })), F.el('span', 'ev-kind', t(e.kind)), F.el('span', 'ev-msg', msg(e.message)));
+      list.append(li);
+    }
   }
   function showMessage(text) { $('#run-head').hidden = false; $('#run-message').textContent = text; }
+  // A run that is training may write its first artifact (the live loss landscape) at any
+  // time: look again while it runs (on its status updates and every two seconds).
+  let checking = false;
+  async function checkArtifacts() {
+    const d = state.data[state.selected];
+    if (checking || !d || !d.info || d.info.status !== 'running') return;
+    checking = true;
+    try {
+      const names = await api(`api/runs/${encodeURIComponent(d.info.id)}/artifacts`);
+      if (state.data[state.selected] === d && JSON.stringify(names) !== JSON.stringify(d.info.artifacts || [])) {
+        d.info.artifacts = names; renderArtifacts();
+      }
+    } catch (e) { /* the next check tries again */ } finally { checking = false; }
+  }
   async function renderArtifacts() {
     const d = state.data[state.selected];
     const box = $('#artifact-views'); box.textContent = '';
@@ -481,10 +492,12 @@
     $('#artifacts').hidden = !names.length;
     const views = window.learnsysViews || {};
     for (const name of names) {
-      const el = document.createElement('div'); el.className = 'artifact'; el.dataset.artifact = name; box.append(el);
+      const el = F.el('div', 'artifact'); el.dataset.artifact = name; box.append(el);
       try {
         const data = await api(`api/runs/${encodeURIComponent(d.info.id)}/artifacts/${encodeURIComponent(name)}`);
-        if (typeof views[name] === 'function') views[name](el, data, { echarts, lang: state.lang, runId: d.info.id, api });
+        const runId = d.info.id;
+        const ctx = { echarts, lang: state.lang, runId, api, follow: (names, fn) => follow(runId, names, fn), series: (n) => d.series[n] };
+        if (typeof views[name] === 'function') views[name](el, data, ctx);
         else { el.textContent = `${name}: ${t('no_view')}`; el.classList.add('hint'); }
       } catch (e) { el.textContent = `${name}: ${e.message}`; el.classList.add('error'); }
     }
@@ -503,12 +516,12 @@
       const r = await api(`api/runs/${encodeURIComponent(state.selected)}/predict`, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rows }) });
       const head = out.insertRow();
-      for (const k of ['input', 'output']) { const th = document.createElement('th'); th.textContent = t(k); head.append(th); }
+      for (const k of ['input', 'output']) head.append(F.el('th', null, t(k)));
       rows.forEach((x, i) => {
         const tr = out.insertRow();
-        tr.insertCell().textContent = x.join(', ');
+        tr.insertCell().textContent = x.map((v) => F.num(v, 6)).join(', ');
         const y = r.predictions[i];
-        tr.insertCell().textContent = Array.isArray(y) ? y.map((v) => Number(v).toPrecision(6)).join(', ') : String(y);
+        tr.insertCell().textContent = Array.isArray(y) ? y.map((v) => F.num(Number(v), 6)).join(', ') : String(y);
       });
       debug.lastPrediction = r.predictions;
     } catch (e) {
@@ -522,6 +535,10 @@
     $('#smoothing').value = String(state.smoothing);
     $('#smoothing').addEventListener('input', onSmoothing);
     $('#log-scale').addEventListener('change', (e) => { state.logScale = e.target.checked; renderAll(); });
+    for (const id of ['#x-step', '#x-epoch']) {
+      $(id).checked = $(id).value === state.xMode;
+      $(id).addEventListener('change', (e) => { state.xMode = e.target.value; localStorage.setItem('learnsys.x', state.xMode); renderAll(); });
+    }
     $('#smoothing-value').textContent = `β = ${beta().toFixed(2)}`;
     $('#predict-form').addEventListener('submit', predict);
     window.addEventListener('hashchange', () => { const h = readHash(); if (h.run && h.run !== state.selected) select(h.run); });
@@ -535,9 +552,11 @@
     setInterval(refreshRuns, 2000);
   }
   debug.setLang = (lang) => { state.lang = lang; applyLang(); };
+  debug.setX = (mode) => { state.xMode = mode; renderAll(); };
   debug.render = () => renderAll();
-  debug.zoom = (lo, hi, key = 'loss') => state.charts[key].dispatchAction({ type: 'dataZoom', startValue: lo, endValue: hi });
-  debug.chartSeries = (key) => (state.charts[key] ? state.charts[key].getOption().series : []).map((s) => ({
-    name: s.name, points: s.data.length, marks: (s.markLine && s.markLine.data || []).map((m) => m.name) }));
+  debug.zoom = (lo, hi, key = 'loss') => charts.instance(key).dispatchAction({ type: 'dataZoom', startValue: lo, endValue: hi });
+  debug.chartSeries = (key) => charts.drawn(key);
+  debug.chart = (key) => charts.instance(key);
+  debug.translate = (text, lang) => window.learnsysMessages.translate(text, lang || state.lang, t);
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
 })();

@@ -1,0 +1,249 @@
+// The run charts (loss, dev, accuracy, lr, parameters, gradients, other): one ECharts
+// instance per chart, redrawn incrementally. app.js owns the data; this file draws it.
+//
+//   const charts = learnsysCharts.create({ t, onZoom, onRendered });
+//   charts.render(view)   view = {runs: [{runId, label, spe, events, series: {name: S}}], xMode, log, width}
+//
+// S (app.js) = {steps, values, smooth|null, gen}; `gen` changes when the arrays are replaced
+// (a resample, a zoom, new smoothing), and a longer array with the same `gen` only grew.
+// A render touches only what changed: a chart whose series, names, axis or marks are as they
+// were gets a setOption with just the series that grew, and a series that grew by appending
+// gets the new points pushed onto the array ECharts already has; an unchanged chart is not
+// touched at all. Language, x axis (step/epoch), log scale or the runs shown rebuild a chart.
+'use strict';
+window.learnsysCharts = (function () {
+  const F = window.learnsysFormat;
+  const KEYS = ['loss', 'dev', 'acc', 'lr', 'param', 'grad', 'other'];
+  const EVENT_COLORS = { checkpoint: '#8c959f', resume: '#0969da', divergence: '#cf222e' };
+  const EVENT_RANK = { divergence: 0, resume: 1, checkpoint: 2 }; // whose colour a shared label takes
+  const PALETTE = ['#5470c6', '#ee6666', '#3ba272', '#fc8452', '#9a60b4', '#73c0de', '#fac858', '#ea7ccc'];
+  const SMOOTHED = 'train/loss';
+  const MAX_MARK_LINES = 200; // more checkpoints than this: only the non-checkpoint events get lines
+
+  function chartOf(name) {
+    if (name === 'train/loss' || name === 'train/loss_epoch') return 'loss';
+    if (name === 'dev/loss') return 'dev';
+    if (name === 'dev/accuracy') return 'acc';
+    if (name === 'lr') return 'lr';
+    if (name.startsWith('param/')) return 'param';
+    if (name.startsWith('grad/')) return 'grad';
+    return 'other';
+  }
+
+  // All points, or (more than two per pixel: a fast live run between two resamples) per
+  // pixel the first, smallest, largest and last point and the first gap, as the server's
+  // buckets do. Bounds what ECharts lays out on a redraw; the page keeps every point.
+  function zip(steps, values, width, scale) {
+    const n = steps.length;
+    if (n <= 2 * width) { const out = new Array(n); for (let i = 0; i < n; i++) out[i] = [steps[i] / scale, values[i]]; return out; }
+    const lo = steps[0], span = steps[n - 1] - lo + 1, out = [];
+    let i = 0;
+    while (i < n) {
+      const b = Math.floor((steps[i] - lo) * width / span);
+      let j = i, iMin = -1, iMax = -1, iGap = -1;
+      for (; j < n && Math.floor((steps[j] - lo) * width / span) === b; j++) {
+        const v = values[j];
+        if (v === null) { if (iGap < 0) iGap = j; continue; }
+        if (iMin < 0 || v < values[iMin]) iMin = j;
+        if (iMax < 0 || v > values[iMax]) iMax = j;
+      }
+      for (const k of [...new Set([i, iMin, iMax, iGap, j - 1])].filter((k) => k >= 0).sort((a, c) => a - c)) out.push([steps[k] / scale, values[k]]);
+      i = j;
+    }
+    return out;
+  }
+
+  function create({ t, onZoom, onRendered }) {
+    const charts = {}; // key -> {inst, structure, drawn: {id: {gen, len, sampled, data}}, marksKey}
+
+    function instance(key) {
+      if (charts[key]) return charts[key];
+      const fig = document.querySelector(`.chart[data-chart="${key}"]`);
+      fig.hidden = false;
+      const inst = echarts.init(fig.querySelector('.plot'), null, { renderer: 'canvas' });
+      inst.group = 'learnsys';
+      inst.on('datazoom', () => onZoom(inst));
+      inst.on('rendered', (e) => onRendered(e.elapsedTime || 0));
+      echarts.connect('learnsys');
+      return (charts[key] = { inst, structure: null, drawn: {}, marksKey: null });
+    }
+
+    function xLabel(view) { return view.xMode === 'epoch' ? t('epoch') : t('step'); }
+    function xValue(view, x) {
+      return view.xMode === 'epoch' ? `${t('epoch')} ${F.num(x, 4)}` : t('step_n').replace('{n}', F.int(x));
+    }
+    function baseOption(key, view) {
+      const log = view.log && (key === 'loss' || key === 'dev');
+      return Object.assign(F.base(), {
+        grid: { left: 10, right: 28, top: 44, bottom: 42, containLabel: true },
+        tooltip: Object.assign(F.base().tooltip, {
+          trigger: 'axis', axisPointer: { type: 'line' },
+          formatter: (ps) => {
+            const list = Array.isArray(ps) ? ps : [ps];
+            if (!list.length) return '';
+            return F.tooltip(xValue(view, list[0].axisValue ?? list[0].value[0]),
+              list.map((p) => ({ color: F.colorOf(p), name: p.seriesName, value: F.num(p.value[1], 6) })));
+          },
+        }),
+        legend: { top: 4, type: 'scroll', left: 'center' },
+        xAxis: {
+          type: 'value', name: xLabel(view), nameLocation: 'middle', nameGap: 26, min: 'dataMin', max: 'dataMax', axisLine: { onZero: false },
+          axisLabel: { formatter: (v) => (view.xMode === 'epoch' ? F.axisNum(v) : F.int(v)), hideOverlap: true },
+        },
+        yAxis: F.valueAxis('', { type: log ? 'log' : 'value', scale: true }),
+        dataZoom: [{ type: 'inside', filterMode: 'none' },
+          { type: 'slider', height: 14, bottom: 4, filterMode: 'none', showDataShadow: false,
+            labelFormatter: (v) => (view.xMode === 'epoch' ? F.num(v, 4) : F.int(v)) }],
+      });
+    }
+
+    // The series each chart shows, in order, with what decides their look.
+    function plan(view) {
+      const per = Object.fromEntries(KEYS.map((k) => [k, []]));
+      const multi = view.runs.length > 1;
+      view.runs.forEach((run, ri) => {
+        const names = Object.keys(run.series).sort();
+        const scale = view.xMode === 'epoch' ? run.spe : 1;
+        let ci = 0;
+        for (const name of names) {
+          const s = run.series[name]; const key = chartOf(name);
+          const color = multi ? PALETTE[ri % PALETTE.length] : PALETTE[ci++ % PALETTE.length];
+          const prefix = multi ? `${run.label} · ` : '';
+          const smoothed = name === SMOOTHED && s.smooth;
+          // the selected run's events, once per chart (on its first series)
+          const marks = ri === 0 && key !== 'param' && key !== 'grad' && !per[key].length;
+          per[key].push({ id: `${run.runId}\u0001${name}`, s, field: 'values', scale, name: prefix + label(name),
+            color, smoothed, marks: marks ? run.events : null, showSymbol: s.steps.length < 40 });
+          if (smoothed) {
+            per[key].push({ id: `${run.runId}\u0001${name}\u0001smooth`, s, field: 'smooth', scale, name: prefix + t('smoothed'),
+              color: multi ? color : '#d14a00', smooth: true, showSymbol: false });
+          }
+        }
+      });
+      return per;
+    }
+    function label(name) {
+      if (name === 'train/loss') return t('raw');
+      if (name === 'train/loss_epoch') return t('epoch_mean');
+      if (name.startsWith('param/')) return name.slice(6);
+      if (name.startsWith('grad/')) return `∂L/∂${name.slice(5)}`;
+      return { 'dev/loss': t('chart_dev'), 'dev/accuracy': t('chart_acc'), lr: t('chart_lr') }[name] || name;
+    }
+
+    function seriesOption(p) {
+      return {
+        id: p.id, type: 'line', name: p.name, showSymbol: p.showSymbol, symbolSize: 4, connectNulls: false,
+        lineStyle: p.smooth ? { width: 2 } : { width: p.smoothed ? 1 : 1.6, opacity: p.smoothed ? 0.35 : 1 },
+        itemStyle: { color: p.color }, emphasis: { disabled: true }, animation: false,
+      };
+    }
+
+    // The points of one series for ECharts, reusing the array it has when the series only grew.
+    function points(c, p, width) {
+      const s = p.s; const src = s[p.field]; const n = s.steps.length;
+      const d = c.drawn[p.id];
+      if (d && d.gen === s.gen && d.len === n && d.width === width) return null; // unchanged
+      if (d && d.gen === s.gen && !d.sampled && n > d.len && n <= 2 * width && d.width === width) {
+        for (let i = d.len; i < n; i++) d.data.push([s.steps[i] / p.scale, src[i]]);
+        d.len = n;
+        return d.data;
+      }
+      const data = zip(s.steps, src, width, p.scale);
+      c.drawn[p.id] = { gen: s.gen, len: n, width, sampled: n > 2 * width, data };
+      return data;
+    }
+
+    function render(view) {
+      const per = plan(view);
+      for (const key of KEYS) {
+        const list = per[key];
+        const fig = document.querySelector(`.chart[data-chart="${key}"]`);
+        if (!list.length) { fig.hidden = true; if (charts[key]) charts[key].structure = null; continue; }
+        const c = instance(key); fig.hidden = false;
+        const structure = JSON.stringify([view.xMode, view.log, t('step'), list.map((p) => [p.id, p.name, p.color, p.showSymbol])]);
+        const marksOf = list.find((p) => p.marks);
+        const marks = marksOf ? eventMarks(marksOf.marks, view, marksOf.scale, extent(list), c) : null;
+        const marksKey = JSON.stringify(marks);
+        if (structure !== c.structure) {
+          c.drawn = {};
+          const series = list.map((p) => Object.assign(seriesOption(p), { data: points(c, p, view.width) }));
+          if (marksOf) series[list.indexOf(marksOf)].markLine = marks || { data: [] };
+          c.inst.setOption(Object.assign(baseOption(key, view), { series }), { notMerge: true, lazyUpdate: true });
+          c.structure = structure; c.marksKey = marksKey;
+          continue;
+        }
+        const changed = [];
+        for (const p of list) {
+          const data = points(c, p, view.width);
+          if (data) changed.push({ id: p.id, data });
+        }
+        if (marksKey !== c.marksKey) {
+          const row = changed.find((x) => x.id === marksOf.id) || (changed.push({ id: marksOf.id }), changed[changed.length - 1]);
+          row.markLine = marks || { data: [] };
+          c.marksKey = marksKey;
+        }
+        if (changed.length) c.inst.setOption({ series: changed }, { lazyUpdate: true });
+      }
+    }
+    function extent(list) {
+      let lo = Infinity, hi = -Infinity;
+      for (const p of list) {
+        const st = p.s.steps; if (!st.length) continue;
+        lo = Math.min(lo, st[0] / p.scale); hi = Math.max(hi, st[st.length - 1] / p.scale);
+      }
+      return [lo, hi];
+    }
+
+    // Event markers: one line per event; one label per group of events whose labels would
+    // touch at the current scale (a resume at a checkpoint's step: "resume · checkpoint").
+    // Widths are estimated (10 px text), so the groups change only when the scale does.
+    const textWidth = (s) => [...s].reduce((w, ch) => w + (ch.codePointAt(0) > 0x2e80 ? 10 : 5.8), 0);
+    function eventMarks(events, view, scale, [lo, hi], c) {
+      let evs = (events || []).filter((e) => EVENT_COLORS[e.kind]);
+      if (!evs.length || !Number.isFinite(lo)) return null;
+      if (evs.length > MAX_MARK_LINES) evs = evs.filter((e) => e.kind !== 'checkpoint');
+      const span = Math.max(hi - lo, 1e-9);
+      const plotPx = Math.max(100, c.inst.getWidth() - 90);
+      const px = (x) => Math.round((x - lo) / span * plotPx); // about where the grid puts x
+      const box = (g) => { // the label's pixels: centred on its line, kept inside the plot at the ends
+        const w = textWidth(g.kinds.map(t).join(' · ')); const at = px(g.x);
+        const align = at + w / 2 > plotPx ? 'right' : at - w / 2 < 0 ? 'left' : 'center';
+        return { align, l: align === 'left' ? at : align === 'right' ? at - w : at - w / 2, r: align === 'left' ? at + w : align === 'right' ? at : at + w / 2 };
+      };
+      const groups = [];
+      for (const e of evs.map((x) => ({ x: x.step / scale, kind: x.kind })).sort((a, b) => a.x - b.x)) {
+        const g = groups[groups.length - 1];
+        if (g) {
+          const merged = { x: g.x, kinds: g.kinds.includes(e.kind) ? g.kinds : [...g.kinds, e.kind] };
+          const alone = box({ x: e.x, kinds: [e.kind] });
+          if (alone.l < box(g).r + 6) { g.kinds = merged.kinds; g.lines.push(e); continue; }
+        }
+        groups.push({ x: e.x, kinds: [e.kind], lines: [e] });
+      }
+      const data = [];
+      for (const g of groups) {
+        g.kinds.sort((a, b) => EVENT_RANK[a] - EVENT_RANK[b]);
+        const colour = EVENT_COLORS[g.kinds[0]];
+        const { align } = box(g);
+        g.lines.forEach((e, i) => data.push({
+          xAxis: e.x, name: e.kind,
+          lineStyle: { color: EVENT_COLORS[e.kind], type: e.kind === 'checkpoint' ? 'dotted' : 'dashed' },
+          label: i ? { show: false } : { show: true, formatter: g.kinds.map(t).join(' · '), color: colour, fontSize: 10, position: 'end', align },
+        }));
+      }
+      return { symbol: 'none', silent: true, animation: false, data };
+    }
+
+    function resize() { for (const c of Object.values(charts)) c.inst.resize(); }
+    return {
+      render, resize,
+      instance: (key) => charts[key] && charts[key].inst,
+      drawn(key) { // what ECharts holds: for the tests
+        const c = charts[key]; if (!c) return [];
+        return c.inst.getOption().series.map((s) => ({ name: s.name, points: s.data.length,
+          marks: ((s.markLine && s.markLine.data) || []).map((m) => m.name) }));
+      },
+    };
+  }
+  return { create, chartOf, zip, SMOOTHED, KEYS };
+})();

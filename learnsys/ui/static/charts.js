@@ -87,7 +87,8 @@ window.learnsysCharts = (function () {
         }),
         legend: { top: 4, type: 'scroll', left: 'center' },
         xAxis: {
-          type: 'value', name: xLabel(view), nameLocation: 'middle', nameGap: 26, min: 'dataMin', max: 'dataMax', axisLine: { onZero: false },
+          type: 'value', name: xLabel(view), nameLocation: 'middle', nameGap: 26, axisLine: { onZero: false },
+          min: view.xMode === 'epoch' ? 0 : 'dataMin', max: 'dataMax', // epochs count from 0; steps from the first one
           axisLabel: { formatter: (v) => (view.xMode === 'epoch' ? F.axisNum(v) : F.int(v)), hideOverlap: true },
         },
         yAxis: F.valueAxis('', { type: log ? 'log' : 'value', scale: true }),
@@ -104,10 +105,11 @@ window.learnsysCharts = (function () {
       view.runs.forEach((run, ri) => {
         const names = Object.keys(run.series).sort();
         const scale = view.xMode === 'epoch' ? run.spe : 1;
-        let ci = 0;
+        const ci = {}; // colours count per chart
         for (const name of names) {
           const s = run.series[name]; const key = chartOf(name);
-          const color = multi ? PALETTE[ri % PALETTE.length] : PALETTE[ci++ % PALETTE.length];
+          ci[key] = (ci[key] || 0) + 1;
+          const color = multi ? PALETTE[ri % PALETTE.length] : PALETTE[(ci[key] - 1) % PALETTE.length];
           const prefix = multi ? `${run.label} · ` : '';
           const smoothed = name === SMOOTHED && s.smooth;
           // the selected run's events, once per chart (on its first series)

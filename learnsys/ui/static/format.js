@@ -57,13 +57,19 @@ window.learnsysFormat = (function () {
   }
   const colorOf = (p) => (typeof p.color === 'string' ? p.color : (p.color && p.color.colorStops ? p.color.colorStops[0].color : null));
 
+  function fallback(ps) {
+    const value = (p) => (p.dataType === 'edge' && p.data ? `${p.data.source} → ${p.data.target}`
+      : Array.isArray(p.value) ? p.value.map((v) => num(v, 6)).join(', ') : num(p.value, 6));
+    return tooltip(null, (Array.isArray(ps) ? ps : [ps]).map((p) => ({ color: colorOf(p), name: p.seriesName || p.name || '', value: value(p) })));
+  }
   // What every chart shares. containLabel: the grid grows to hold the axis labels, however
   // wide; axis names sit at the axis' end (above a y axis), where no tick label can be.
   function base() {
     return {
       animation: false,
       textStyle: { fontFamily: FONT },
-      tooltip: { confine: true, className: 'learnsys-tooltip', renderMode: 'html', appendToBody: false },
+      // a DOM tooltip for anything a chart does not format itself (a graph's edges, ...)
+      tooltip: { confine: true, className: 'learnsys-tooltip', renderMode: 'html', appendToBody: false, formatter: fallback },
     };
   }
   // y: the name above the axis' top end, left-aligned; x (nameLocation 'middle'): the name
@@ -87,12 +93,22 @@ window.learnsysFormat = (function () {
       if (e.type !== 'tspan' && e.type !== 'text') continue;
       if (e.invisible || e.ignore || !e.style || !e.style.text || e.style.opacity === 0) continue;
       if (hidden(e)) continue;
-      const r = e.getBoundingRect().clone();
-      const m = e.getComputedTransform ? e.getComputedTransform() : e.transform;
-      if (m) r.applyTransform(m);
+      const r = box(e);
+      for (const clip of e.__clipPaths || []) { // a scrolled legend clips the items it does not show
+        const c = box(clip);
+        const x0 = Math.max(r.x, c.x), y0 = Math.max(r.y, c.y), x1 = Math.min(r.x + r.width, c.x + c.width), y1 = Math.min(r.y + r.height, c.y + c.height);
+        r.x = x0; r.y = y0; r.width = x1 - x0; r.height = y1 - y0;
+      }
+      if (r.width <= 0 || r.height <= 0) continue;
       out.push({ text: String(e.style.text), x: r.x, y: r.y, width: r.width, height: r.height, kind: kindOf(e) });
     }
     return out;
+  }
+  function box(e) {
+    const r = e.getBoundingRect().clone();
+    const m = e.getComputedTransform ? e.getComputedTransform() : e.transform;
+    if (m) r.applyTransform(m);
+    return r;
   }
   function hidden(e) {
     for (let p = e; p; p = p.parent || p.__hostTarget) {

@@ -158,8 +158,9 @@
     if (spec.best) series.push({ id: 'best', type: 'scatter', name: t('best'), data: [spec.best], symbol: 'diamond', symbolSize: 14, itemStyle: { color: '#ff7f0e' }, z: 6 });
     chart.setOption(Object.assign(F.base(), {
       grid: grid(30), legend: { top: 0 },
-      tooltip: Object.assign(F.base().tooltip, { trigger: 'item', formatter: (p) => tip(p.value.length > 2 ? `${p.seriesName} · ${stepN(p.value[2])}` : p.seriesName,
-        [[spec.xName, fmt(p.value[0])], [spec.lossName, fmt(p.value[1])]]) }),
+      tooltip: Object.assign(F.base().tooltip, { trigger: 'axis', axisPointer: { type: 'line' }, formatter: (ps) => F.tooltip(
+        `${spec.xName} = ${fmt(ps[0].value[0])}`, ps.map((p) => ({ color: F.colorOf(p), name: p.seriesName,
+          value: `${fmt(p.value[1])}${p.value.length > 2 ? ` · ${stepN(p.value[2])}` : ''}` }))) }),
       xAxis: axis(spec.xName, undefined, undefined, { nameLocation: 'middle', nameGap: 26, axisLabel: { formatter: fmtAxis, hideOverlap: true } }),
       yAxis: axis(spec.lossName, undefined, undefined, { axisLabel: { formatter: fmtAxis, hideOverlap: true } }),
       series,

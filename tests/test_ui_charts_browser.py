@@ -164,8 +164,8 @@ def test_overlays_offer_epochs_and_say_what_differs(page, env):
     page.wait_for_function("() => window.learnsysDebug.chartSeries('loss').length >= 6")
 
     def last_x():
-        return page.evaluate("""() => Object.fromEntries(learnsysDebug.chart('loss').getOption().series
-            .map((s) => [s.name, s.data[s.data.length - 1][0]]))""")
+        return page.evaluate("""() => Object.fromEntries(Object.entries(learnsysDebug.points('loss'))
+            .map(([name, pts]) => [name, pts[pts.length - 1][0]]))""")
 
     names = list(last_x())
     full, sgd, mini = (("全批量", "批大小 1（SGD）", "批大小 2") if page.lang == "zh"
@@ -217,5 +217,18 @@ def test_gradients_are_drawn_beside_the_parameters(page, env):
     drawn = page.evaluate("() => window.learnsysDebug.chartSeries('grad')")
     assert [(d["name"], d["points"]) for d in drawn] == [("∂L/∂w", 50)]
     assert page.locator('.chart[data-chart="grad"]').is_visible()
-    first = page.evaluate("() => learnsysDebug.chart('grad').getOption().series[0].data[0]")
+    first = page.evaluate("() => learnsysDebug.points('grad')['∂L/∂w'][0]")
     assert first[0] == 1 and abs(first[1] - (-28 / 3)) < 1e-9  # dMSE/dw at w = 1: 2/3·Σ(w−2)x² = −28/3
+
+
+def test_numbers_are_compact(page, env):
+    if page.lang != "en":
+        return
+    _open(page, env, "run=div")
+    values = [82310392, 1e-9, 0.15, 2.1, -5597.67, 99999.7, 0.00099999, 12345, 0, float("inf")]
+    assert page.evaluate("(vs) => vs.map((v) => learnsysFormat.num(v === 'inf' ? Infinity : v))",
+                         [v if v != float("inf") else "inf" for v in values]) == \
+        ["8.231e7", "1e-9", "0.15", "2.1", "-5598", "1e5", "0.001", "12350", "0", "∞"]
+    assert page.evaluate("() => [1e8, 2e7, 1e-9, 1.99996, 2.00002].map(learnsysFormat.axisNum)") == \
+        ["1e8", "2e7", "1e-9", "1.99996", "2.00002"]
+    assert page.evaluate("() => [1, 1234, 1234567].map(learnsysFormat.int)") == ["1", "1,234", "1,234,567"]

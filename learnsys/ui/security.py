@@ -22,7 +22,9 @@ from urllib.parse import parse_qs
 TOKEN_COOKIE = "learnsys_token"  # + "_<port>": cookies are per host, not per port
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 
-# ECharts sets element styles from script (CSSOM), which style-src does not restrict.
+# style-src 'self': no inline style markup. ECharts sets element styles from script (CSSOM),
+# which style-src does not restrict; its tooltips' own HTML has style="" attributes, so the
+# page builds every tooltip as DOM nodes with classes (static/format.js; docs/dashboard.md).
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'self'; frame-ancestors 'none'")

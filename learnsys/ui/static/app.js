@@ -420,6 +420,7 @@
   debug.render = () => renderAll();
   debug.zoom = (lo, hi, key = 'loss') => charts.instance(key).dispatchAction({ type: 'dataZoom', startValue: lo, endValue: hi });
   debug.chartSeries = (key) => charts.drawn(key);
+  debug.points = (key) => charts.points(key);
   debug.chart = (key) => charts.instance(key);
   debug.translate = (text, lang) => window.learnsysMessages.translate(text, lang || state.lang, t);
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();

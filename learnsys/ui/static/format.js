@@ -22,7 +22,7 @@ window.learnsysFormat = (function () {
     if (typeof v !== 'number') return String(v);
     if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
     if (v === 0) return '0';
-    const a = Math.abs(v);
+    const a = Math.abs(Number(v.toPrecision(digits))); // 99999.7 rounds to 1e5: the exponent form too
     if (a >= 1e5 || a < 1e-3) {
       const [m, e] = v.toExponential(digits - 1).split('e');
       return `${m.includes('.') ? m.replace(/\.?0+$/, '') : m}e${Number(e)}`;
@@ -32,8 +32,10 @@ window.learnsysFormat = (function () {
   // Axis ticks are round numbers, so six digits are plenty to keep neighbours apart, and the
   // compact form keeps them short (a loss axis of 2e7, 4e7, ... instead of 20,000,000).
   const axisNum = (v) => num(v, 6);
-  // A step or another integer: digits grouped (12,345); large ones compact.
-  const int = (v) => (v === null || v === undefined ? '–' : Math.abs(v) < 1e9 ? Math.round(v).toLocaleString('en-US') : num(v));
+  // A step or another integer: digits grouped (12,345); large ones compact. (Not
+  // toLocaleString: axis labels call this on every redraw, and it is slow.)
+  const int = (v) => (v === null || v === undefined ? '–' : Math.abs(v) < 1e9
+    ? String(Math.round(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ',') : num(v));
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);

@@ -212,10 +212,11 @@
     });
     es.addEventListener('run', (ev) => {
       const r = JSON.parse(ev.data);
+      const statusChanged = d.info && d.info.status !== r.status;
       if (d.info) Object.assign(d.info, r);
       const row = state.runs.find((x) => x.id === runId);
       if (row) Object.assign(row, r);
-      if (runId === state.selected) { renderHead(); checkArtifacts(); }
+      if (runId === state.selected) { renderHead(); if (statusChanged) checkArtifacts(true); }
     });
   }
   // A long live run: once a series holds far more points than pixels, swap it for the
@@ -343,6 +344,7 @@
     });
     $('#controls').hidden = !runs.some((r) => state.data[r].series[SMOOTHED]);
     $('#x-epoch').disabled = !runs.every((r) => state.data[r].info.steps_per_epoch);
+    $(xMode === 'epoch' ? '#x-epoch' : '#x-step').checked = true; // epochs asked for but not known: steps
     debug.renders++; debug.xMode = xMode;
     if (pendingArrivals.length) { // stamped once ECharts has painted them (it paints on the next frame)
       const steps = pendingArrivals.splice(0);

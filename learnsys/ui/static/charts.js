@@ -35,11 +35,14 @@ window.learnsysCharts = (function () {
   // buckets do. Bounds what ECharts lays out on a redraw; the page keeps every point.
   // Columns of float64 (x, y; a gap is NaN): ECharts copies and reads typed columns about
   // twice as fast as [x, y] pairs.
-  function zip(steps, values, width, scale) {
+  // A value a chart cannot draw is NaN: a gap (null: a NaN or infinite loss), and on a log
+  // axis (positive) zero or less.
+  const yv = (v, positive) => (v === null || (positive && v <= 0) ? NaN : v);
+  function zip(steps, values, width, scale, positive) {
     const n = steps.length;
     if (n <= 2 * width) {
       const x = new Float64Array(n), y = new Float64Array(n);
-      for (let i = 0; i < n; i++) { x[i] = steps[i] / scale; y[i] = values[i] === null ? NaN : values[i]; }
+      for (let i = 0; i < n; i++) { x[i] = steps[i] / scale; y[i] = yv(values[i], positive); }
       return { x, y, n };
     }
     const lo = steps[0], span = steps[n - 1] - lo + 1, keep = [];
@@ -57,7 +60,7 @@ window.learnsysCharts = (function () {
       i = j;
     }
     const x = new Float64Array(keep.length), y = new Float64Array(keep.length);
-    keep.forEach((k, m) => { x[m] = steps[k] / scale; y[m] = values[k] === null ? NaN : values[k]; });
+    keep.forEach((k, m) => { x[m] = steps[k] / scale; y[m] = yv(values[k], positive); });
     return { x, y, n: keep.length };
   }
 
@@ -123,10 +126,11 @@ window.learnsysCharts = (function () {
           const smoothed = name === SMOOTHED && s.smooth;
           // the selected run's events, once per chart (on its first series)
           const marks = ri === 0 && key !== 'param' && key !== 'grad' && !per[key].length;
-          per[key].push({ id: `${run.runId}\u0001${name}`, s, field: 'values', scale, name: prefix + label(name),
+          const log = view.log && (key === 'loss' || key === 'dev');
+          per[key].push({ id: `${run.runId}\u0001${name}`, s, field: 'values', scale, log, name: prefix + label(name),
             color, smoothed, marks: marks ? run.events : null, showSymbol: s.steps.length < 40 });
           if (smoothed) {
-            per[key].push({ id: `${run.runId}\u0001${name}\u0001smooth`, s, field: 'smooth', scale, name: prefix + t('smoothed'),
+            per[key].push({ id: `${run.runId}\u0001${name}\u0001smooth`, s, field: 'smooth', scale, log, name: prefix + t('smoothed'),
               color: multi ? color : '#d14a00', smooth: true, showSymbol: false });
           }
         }
@@ -164,11 +168,11 @@ window.learnsysCharts = (function () {
           x.set(d.x.subarray(0, d.len)); y.set(d.y.subarray(0, d.len));
           d.x = x; d.y = y;
         }
-        for (let i = d.len; i < n; i++) { d.x[i] = s.steps[i] / p.scale; d.y[i] = src[i] === null ? NaN : src[i]; }
+        for (let i = d.len; i < n; i++) { d.x[i] = s.steps[i] / p.scale; d.y[i] = yv(src[i], p.log); }
         d.len = n; d.n = n;
         return { x: d.x.subarray(0, n), y: d.y.subarray(0, n) };
       }
-      const z = zip(s.steps, src, width, p.scale);
+      const z = zip(s.steps, src, width, p.scale, p.log);
       c.drawn[p.id] = { gen: s.gen, len: n, width, sampled: n > 2 * width, x: z.x, y: z.y, n: z.n };
       return { x: z.x, y: z.y };
     }

@@ -98,12 +98,15 @@ window.learnsysPanels = (function () {
     }
     function showMessage(text) { $('#run-head').hidden = false; $('#run-message').textContent = text; }
     // A run that is training may write its first artifact (the live loss landscape) at any
-    // time: look again while it runs (on its status updates and every two seconds).
+    // time: look again while it runs (every two seconds, and when its status changes).
     let checking = false;
-    async function checkArtifacts() {
+    let checked = 0;
+    async function checkArtifacts(force) {
       const d = state.data[state.selected];
-      if (checking || !d || !d.info || d.info.status !== 'running') return;
-      checking = true;
+      // while it trains, and for two minutes after (a plane landscape comes after the end)
+      const recent = d && d.info && (d.info.status === 'running' || Date.now() / 1000 - (d.info.updated || 0) < 120);
+      if (checking || !recent || (!force && performance.now() - checked < 1500)) return;
+      checking = true; checked = performance.now();
       try {
         const names = await api(`api/runs/${encodeURIComponent(d.info.id)}/artifacts`);
         if (state.data[state.selected] === d && JSON.stringify(names) !== JSON.stringify(d.info.artifacts || [])) {

@@ -373,7 +373,8 @@
     m.expanded = m.expanded || new Set();
     m.visited = m.visited === undefined ? 0 : m.visited;
     add(el, 'h3', `${t('graph')}${d.model ? ` · ${d.model}` : ''}`);
-    add(el, 'p', `${t('sample')}: x = ${JSON.stringify(d.sample.x)}, y = ${JSON.stringify(d.sample.y)} · ${t('prediction')} ${JSON.stringify(d.prediction)} · ${t('loss')} ${fmt(d.loss)} · ${d.nodes.length} ${t('nodes')}`, 'hint');
+    const js = (v) => JSON.stringify(v, (k, x) => (typeof x === 'number' ? Number(x.toPrecision(6)) : x)); // 4.12, not 4.119999885559082
+    add(el, 'p', `${t('sample')}: x = ${js(d.sample.x)}, y = ${js(d.sample.y)} · ${t('prediction')} ${js(d.prediction)} · ${t('loss')} ${fmt(d.loss)} · ${d.nodes.length} ${t('nodes')}`, 'hint');
     add(el, 'p', t('backward_hint'), 'hint');
     if (d.collapsed) add(el, 'p', t('collapsed_hint'), 'hint');
     const bar = add(el, 'div', null, 'lecture-controls');

@@ -17,12 +17,26 @@ from learnsys.ui.app import create_app
 LECTURE3 = ["--model", "linear-nobias", "--data", "lecture", "--lr", "0.01", "--epochs", "4", "--no-ui", "--quiet"]
 
 
-@pytest.fixture
-def client(cli, runs_dir):
-    for run_id, batch in (("gd", "full"), ("sgd", "1"), ("mb", "2")):
-        assert cli("train", *LECTURE3, "--batch-size", batch, "--run-id", run_id, "--runs-dir", runs_dir).code == 0
-    assert cli("train", "--data", "synthetic-linear", "--data-args", "size=50", "--dev", "0.2", "--batch-size", "16",
-               "--epochs", "1", "--no-ui", "--quiet", "--run-id", "dev", "--runs-dir", runs_dir).code == 0
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    import contextlib
+    import io
+
+    from learnsys.cli import main
+
+    runs = tmp_path_factory.mktemp("runinfo") / "runs"
+    args = [[*LECTURE3, "--batch-size", b, "--run-id", r] for r, b in
+            (("gd", "full"), ("sgd", "1"), ("mb", "2"), ("missing", "1"), ("not json", "1"))]
+    args.append(["--data", "synthetic-linear", "--data-args", "size=50", "--dev", "0.2", "--batch-size", "16",
+                 "--epochs", "1", "--no-ui", "--quiet", "--run-id", "dev"])
+    for a in args:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["train", *[x.replace(" ", "-") for x in a], "--runs-dir", str(runs)]) == 0
+    return runs
+
+
+@pytest.fixture(scope="module")
+def client(runs_dir):
     with TestClient(create_app(runs_dir), base_url="http://127.0.0.1:8765") as c:
         yield c
 
@@ -44,11 +58,12 @@ def test_run_list_has_a_brief_of_each_spec(client):
 
 @pytest.mark.parametrize("damage", ["missing", "not json"])
 def test_a_damaged_meta_json_gives_nulls(client, runs_dir, damage):
-    meta = runs_dir / "sgd" / "meta.json"
+    run_id = damage.replace(" ", "-")
+    meta = runs_dir / run_id / "meta.json"
     if damage == "missing":
         meta.unlink()
     else:
         meta.write_text("{not json", encoding="utf-8")
-    r = client.get("/api/runs/sgd")
+    r = client.get(f"/api/runs/{run_id}")
     assert r.status_code == 200
     assert (r.json()["steps_per_epoch"], r.json()["train_rows"]) == (None, None)

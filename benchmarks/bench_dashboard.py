@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import math
 import os
 import shutil
@@ -53,6 +54,7 @@ from learnsys.ui.launch import start_dashboard
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 HERE = str(Path(__file__).resolve().parents[1])
+RUN_NUMBER = itertools.count()
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -215,6 +217,7 @@ def main() -> int:
 
     def add(name: str, key: str, value: float) -> None:
         res.setdefault((name, key), []).append(value)
+        print(f"    {name}: {key} {value:.3f}", flush=True)
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
@@ -226,19 +229,19 @@ def main() -> int:
             for name, path in trees:
                 with tree(path):
                     if "latency" in parts:
-                        d, r = latency(browser, runs_dir, f"paced-{rep}-{len(res)}", args.latency_steps, 20, 0.0)
+                        d, r = latency(browser, runs_dir, f"paced-{next(RUN_NUMBER)}", args.latency_steps, 20, 0.0)
                         add(name, "paced p50", statistics.median(d)); add(name, "paced p95", percentile(d, 95))
                         beside = training_beside(tmp)
                         try:
-                            d, r = latency(browser, runs_dir, f"full-{rep}-{len(res)}", args.latency_steps * 15, 1000, 0.1)
+                            d, r = latency(browser, runs_dir, f"full-{next(RUN_NUMBER)}", args.latency_steps * 15, 1000, 0.1)
                         finally:
                             beside.kill()
                             beside.wait()
                         add(name, "full p50", statistics.median(d)); add(name, "full p95", percentile(d, 95))
                         add(name, "full received p95", percentile(r, 95))
                     if "cost" in parts:
-                        plain = train_seconds(tmp / f"plain-{rep}-{len(res)}", "lec5", args.lecture5_steps)
-                        watched = watched_seconds(browser, tmp / f"watched-{rep}-{len(res)}", args.lecture5_steps)
+                        plain = train_seconds(tmp / f"plain-{next(RUN_NUMBER)}", "lec5", args.lecture5_steps)
+                        watched = watched_seconds(browser, tmp / f"watched-{next(RUN_NUMBER)}", args.lecture5_steps)
                         add(name, "lecture 5 watched/plain", watched / plain)
                         add(name, "lecture 5 plain us/step", plain / args.lecture5_steps * 1e6)
                     if "big" in parts:

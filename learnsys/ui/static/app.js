@@ -257,8 +257,7 @@
     }
     d.series[name] = fresh;
   }
-  // ECharts (lazyUpdate) draws in its own animation-frame callback, queued before ours: by the
-  // time this frame callback runs, the canvas holds the new points.
+  // The next animation frame: the one that shows what the last (synchronous) redraw drew.
   const afterPaint = () => new Promise((r) => requestAnimationFrame(() => r()));
   function lastFinite(arr, fallback) {
     for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null) return arr[i];
@@ -266,27 +265,37 @@
   }
   function setConn(s) { const el = $('#conn'); el.dataset.state = s; el.textContent = t(s); }
 
-  // Live updates draw on the next animation frame, spending at most about a sixth of the time
-  // drawing: the gap after a redraw is six times what the last one cost (script + ECharts'
-  // paint), at most 250 ms. A redraw touches only the charts and series that changed
-  // (charts.js), so a live run costs a few milliseconds per frame. A full-speed run (rows
-  // thinned, or thousands a second) waits at least 80 ms between redraws: about ten frames a
-  // second, so the page does not slow the training beside it.
+  // Live updates draw on the next animation frame. After a redraw the page waits six times
+  // what it cost (at most 250 ms), so drawing stays a small share of a core; an ECharts
+  // update costs a few milliseconds per chart whatever its points, and a redraw touches only
+  // the charts that changed (charts.js). A full-speed run (rows thinned, or thousands a
+  // second) draws its loss charts as each message comes (at least 40 ms apart: the step ->
+  // drawn latency is theirs) and the other charts four times a second, so the page does not
+  // slow the training beside it.
   let renderQueued = false; const pendingArrivals = [];
-  let lastCost = 0, lastRenderEnd = 0, paintMs = 0;
+  let lastCost = 0, lastFirstCost = 0, lastRenderEnd = 0, lastFullRender = 0;
   let rowRate = 0, rateStart = 0, rateRows = 0;
+  const SLOW_LANE_MS = 250; let slowTimer = null;
   function countRows(n) {
     const at = now();
     rateRows += n;
     if (at - rateStart >= 1000) { rowRate = rateRows * 1000 / (at - rateStart); rateStart = at; rateRows = 0; }
   }
+  const isHeavy = () => rowRate > 5000 || shownRuns().some((r) => Object.values(state.data[r].series).some((x) => !x.complete));
   function scheduleRender() {
     if (renderQueued) return;
     renderQueued = true;
-    const heavy = rowRate > 5000 || shownRuns().some((r) => Object.values(state.data[r].series).some((x) => !x.complete));
-    const gap = Math.min(250, Math.max(heavy ? 80 : 0, 6 * lastCost));
+    const heavy = isHeavy();
+    const gap = heavy ? Math.min(150, Math.max(40, 2 * lastFirstCost)) : Math.min(250, 6 * lastCost);
     const wait = Math.max(0, lastRenderEnd + gap - now());
-    const draw = () => requestAnimationFrame(() => { renderQueued = false; renderAll(); });
+    const draw = () => requestAnimationFrame(() => {
+      renderQueued = false;
+      const full = !heavy || now() - lastFullRender >= SLOW_LANE_MS;
+      renderAll(full ? undefined : window.learnsysCharts.FIRST);
+      if (!full && !slowTimer) { // the other charts, when due
+        slowTimer = setTimeout(() => { slowTimer = null; scheduleRender(); }, SLOW_LANE_MS - (now() - lastFullRender));
+      }
+    });
     if (wait > 0) setTimeout(draw, wait); else draw();
   }
 
@@ -327,13 +336,13 @@
   // -- charts ----------------------------------------------------------------------------
   const charts = window.learnsysCharts.create({
     t, onZoom: (inst) => onZoom(inst),
-    onRendered: (ms) => { paintMs += ms; debug.paintMs += ms; },
+    onRendered: (ms) => { debug.paintMs += ms; }, // inside renderAll's own time now (synchronous updates)
   });
   function shownRuns() { return [state.selected, ...state.overlays].filter((r) => state.data[r] && state.data[r].info); }
   function xModeOf(runs) { // epochs only when every shown run knows its steps per epoch
     return state.xMode === 'epoch' && runs.every((r) => state.data[r].info.steps_per_epoch) ? 'epoch' : 'step';
   }
-  function renderAll() {
+  function renderAll(keys) { // keys: only these charts (the loss charts of a full-speed run)
     const started = now();
     const runs = shownRuns();
     const labels = runs.length > 1 ? runLabels(runs) : {};
@@ -341,20 +350,20 @@
     charts.render({
       runs: runs.map((r) => ({ runId: r, label: labels[r] || r, spe: state.data[r].info.steps_per_epoch || 1, events: state.data[r].events, series: state.data[r].series })),
       xMode, log: state.logScale, width: plotWidth(),
-    });
+    }, keys);
     $('#controls').hidden = !runs.some((r) => state.data[r].series[SMOOTHED]);
     $('#x-epoch').disabled = !runs.every((r) => state.data[r].info.steps_per_epoch);
     $(xMode === 'epoch' ? '#x-epoch' : '#x-step').checked = true; // epochs asked for but not known: steps
     debug.renders++; debug.xMode = xMode;
-    if (pendingArrivals.length) { // stamped once ECharts has painted them (it paints on the next frame)
+    if (pendingArrivals.length) { // the canvas holds them now; stamped when the frame is shown
       const steps = pendingArrivals.splice(0);
       afterPaint().then(() => { const at = now(); for (const step of steps) debug.arrivals[step] = at; });
     }
     debug.renderedAt = lastRenderEnd = now();
     const ms = lastRenderEnd - started;
-    lastCost = ms + paintMs;
-    paintMs = 0;
+    if (keys) lastFirstCost = ms; else { lastCost = ms; lastFirstCost = Math.min(ms, lastFirstCost || ms); lastFullRender = lastRenderEnd; }
     debug.renderMs += ms;
+    if (!keys) debug.fullRenders = (debug.fullRenders || 0) + 1;
   }
   window.addEventListener('resize', () => { width = 0; charts.resize(); renderAll(); });
 

@@ -2,7 +2,8 @@
 // instance per chart, redrawn incrementally. app.js owns the data; this file draws it.
 //
 //   const charts = learnsysCharts.create({ t, onZoom, onRendered });
-//   charts.render(view)   view = {runs: [{runId, label, spe, events, series: {name: S}}], xMode, log, width}
+//   charts.render(view, keys)   view = {runs: [{runId, label, spe, events, series: {name: S}}], xMode, log, width};
+//                               keys: the charts to bring up to date (default all)
 //
 // S (app.js) = {steps, values, smooth|null, gen}; `gen` changes when the arrays are replaced
 // (a resample, a zoom, new smoothing), and a longer array with the same `gen` only grew.
@@ -10,6 +11,10 @@
 // were gets a setOption with just the series that grew, and a series that grew by appending
 // gets the new points pushed onto the array ECharts already has; an unchanged chart is not
 // touched at all. Language, x axis (step/epoch), log scale or the runs shown rebuild a chart.
+// Updates are synchronous (no lazyUpdate): the canvas holds the new points when render
+// returns, and what a redraw costs is measured where it happens. An ECharts update costs about
+// the same for 500 points as for 2,000 (mostly the axes, legend and zoom components), so the
+// way to spend less is to update fewer charts: app.js updates the loss charts first.
 'use strict';
 window.learnsysCharts = (function () {
   const F = window.learnsysFormat;
@@ -177,9 +182,9 @@ window.learnsysCharts = (function () {
       return { x: z.x, y: z.y };
     }
 
-    function render(view) {
+    function render(view, keys = KEYS) {
       const per = plan(view);
-      for (const key of KEYS) {
+      for (const key of keys) {
         const list = per[key];
         const fig = document.querySelector(`.chart[data-chart="${key}"]`);
         if (!list.length) { fig.hidden = true; if (charts[key]) charts[key].structure = null; continue; }
@@ -193,7 +198,7 @@ window.learnsysCharts = (function () {
           const dataset = list.map((p) => ({ id: p.id, source: points(c, p, view.width) }));
           const series = list.map(seriesOption);
           if (marksOf) series[list.indexOf(marksOf)].markLine = marks || { data: [] };
-          c.inst.setOption(Object.assign(baseOption(key, view), { dataset, series }), { notMerge: true, lazyUpdate: true });
+          c.inst.setOption(Object.assign(baseOption(key, view), { dataset, series }), { notMerge: true });
           c.structure = structure; c.marksKey = marksKey;
           continue;
         }
@@ -207,7 +212,7 @@ window.learnsysCharts = (function () {
           update.series = [{ id: marksOf.id, markLine: marks || { data: [] } }];
           c.marksKey = marksKey;
         }
-        if (update.dataset || update.series) c.inst.setOption(update, { lazyUpdate: true });
+        if (update.dataset || update.series) c.inst.setOption(update);
       }
     }
     function extent(list) {
@@ -277,5 +282,5 @@ window.learnsysCharts = (function () {
       },
     };
   }
-  return { create, chartOf, zip, SMOOTHED, KEYS };
+  return { create, chartOf, zip, SMOOTHED, KEYS, FIRST: ['loss', 'dev'] };
 })();

@@ -15,9 +15,10 @@ Latency: a producer thread hands each step's metrics to a `StoreWriter` exactly 
 training loop's store sink does (paced runs: every step; full speed: a batch every 100 ms),
 noting the wall-clock time when the step was recorded; the page (real chromium, Playwright)
 notes when the step is drawn (`window.learnsysDebug.arrivals`, after the chart update).
-Same machine, same clock: latency = drawn - recorded. The full-speed case runs with a real
-`learnsys train` (lecture 5, full speed, no page) training beside it, as on a 2-core laptop
-with a run going.
+Same machine, same clock: latency = drawn - recorded. The full-speed case runs alone and
+with a real `learnsys train` (lecture 5, full speed, no page) training beside it, as on a
+2-core laptop with a run going: then the producer, the server and the browser share the
+one core the training leaves.
 
 Training cost: `learnsys train --steps N` (lecture 5) timed from its start to its end event,
 plain and with a dashboard serving the runs dir and one page following the run.
@@ -231,14 +232,17 @@ def main() -> int:
                     if "latency" in parts:
                         d, r = latency(browser, runs_dir, f"paced-{next(RUN_NUMBER)}", args.latency_steps, 20, 0.0)
                         add(name, "paced p50", statistics.median(d)); add(name, "paced p95", percentile(d, 95))
-                        beside = training_beside(tmp)
-                        try:
-                            d, r = latency(browser, runs_dir, f"full-{next(RUN_NUMBER)}", args.latency_steps * 15, 1000, 0.1)
-                        finally:
-                            beside.kill()
-                            beside.wait()
-                        add(name, "full p50", statistics.median(d)); add(name, "full p95", percentile(d, 95))
-                        add(name, "full received p95", percentile(r, 95))
+                        for where in ("alone", "beside training"):
+                            beside = training_beside(tmp) if where != "alone" else None
+                            try:
+                                d, r = latency(browser, runs_dir, f"full-{next(RUN_NUMBER)}", args.latency_steps * 15, 1000, 0.1)
+                            finally:
+                                if beside is not None:
+                                    beside.kill()
+                                    beside.wait()
+                            add(name, f"full {where} p50", statistics.median(d))
+                            add(name, f"full {where} p95", percentile(d, 95))
+                            add(name, f"full {where} received p95", percentile(r, 95))
                     if "cost" in parts:
                         plain = train_seconds(tmp / f"plain-{next(RUN_NUMBER)}", "lec5", args.lecture5_steps)
                         watched = watched_seconds(browser, tmp / f"watched-{next(RUN_NUMBER)}", args.lecture5_steps)

@@ -190,6 +190,13 @@ def page_render(browser, runs_dir: Path) -> dict[str, float]:
         page = open_page(browser, dash.url + "#run=big")
         out[kind] = page.evaluate("performance.now()")  # navigation -> drawn, read right after (same for old pages)
         out[kind + " after scripts"] = page.evaluate("window.learnsysDebug.loadMs")
+        # where it went: the page's scripts (to DOMContentLoaded), the longest wait for a series
+        # answer (the server), the rest (requests in turn, JSON, drawing)
+        parts = page.evaluate("""() => ({ scripts: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+            server: Math.max(...performance.getEntriesByType('resource').filter((e) => e.name.includes('/series?'))
+                             .map((e) => e.responseStart - e.requestStart)) })""")
+        out[kind + ": scripts"] = parts["scripts"]
+        out[kind + ": longest series answer"] = parts["server"]
         page.close()
     dash.close()
     return out

@@ -73,12 +73,15 @@ def load() -> str:
 
 @contextlib.contextmanager
 def tree(path: str):
-    """Dashboards started inside serve the learnsys of `path` (its server and its page)."""
-    old = os.environ.get("PYTHONPATH")
+    """Dashboards started inside serve the learnsys of `path` (its server and its page):
+    `python -m learnsys ui` imports from its working folder first, then PYTHONPATH."""
+    old, cwd = os.environ.get("PYTHONPATH"), os.getcwd()
     os.environ["PYTHONPATH"] = path
+    os.chdir(path)
     try:
         yield
     finally:
+        os.chdir(cwd)
         if old is None:
             os.environ.pop("PYTHONPATH")
         else:
@@ -97,7 +100,7 @@ def training_beside(tmp: Path) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "learnsys", "train", "--steps", "100000000", "--no-ui", "--quiet",
                              "--runs-dir", str(tmp / "beside"), "--checkpoint-every", "100000000"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": HERE})
+                            env={**os.environ, "PYTHONPATH": HERE}, cwd=HERE)
 
 
 def latency(browser, runs_dir: Path, run_id: str, steps: int, rate: float, batch_s: float) -> tuple[list, list]:
@@ -140,7 +143,7 @@ def train_seconds(runs_dir: Path, run_id: str, steps: int) -> float:
     start and end events (no process start-up)."""
     subprocess.run([sys.executable, "-m", "learnsys", "train", "--steps", str(steps), "--no-ui", "--quiet",
                     "--runs-dir", str(runs_dir), "--run-id", run_id], check=True, capture_output=True,
-                   env={**os.environ, "PYTHONPATH": HERE})
+                   env={**os.environ, "PYTHONPATH": HERE}, cwd=HERE)
     store = RunStore(runs_dir / STORE_FILENAME, readonly=True)
     times = {e["kind"]: e["time"] for e in store.events(run_id)}
     store.close()
@@ -258,7 +261,7 @@ def main() -> int:
                     if "big" in parts:
                         for k, v in page_render(browser, tmp / "big").items():
                             add(name, "1M page " + k, v)
-            print(f"  repetition {rep + 1}/{args.reps} done (load {load()})", flush=True)
+            print(f"  repetition {rep + 1}/{args.reps} done at {time.strftime('%H:%M:%S')} (load {load()})", flush=True)
         browser.close()
     if "big" in parts:  # the series endpoint, this tree only: the cold figure is the store's
         with warnings.catch_warnings():

@@ -106,9 +106,15 @@
   function plotWidth() {
     if (!width) {
       const el = [...document.querySelectorAll('.plot')].find((p) => p.offsetParent);
-      width = el ? Math.max(200, Math.min(4000, Math.round(el.clientWidth))) : window.learnsysBoot.width;
+      width = el ? Math.max(200, Math.min(4000, Math.round(el.clientWidth))) : gridColumnWidth();
     }
     return width;
+  }
+  // A chart's plot width before any chart is shown: the #charts grid's columns (minmax 460px).
+  function gridColumnWidth() {
+    const w = $('#charts').clientWidth || 800;
+    const cols = Math.max(1, Math.floor((w + 12) / (460 + 12)));
+    return Math.max(200, Math.min(4000, Math.round((w - 12 * (cols - 1)) / cols - 14)));
   }
   async function fetchSeries(runId, name, range) {
     const q = new URLSearchParams({ name, width: plotWidth() });
@@ -123,9 +129,8 @@
     const started = now();
     if (state.data[runId] && state.data[runId].es) state.data[runId].es.close();
     const d = state.data[runId] = { info: null, series: {}, events: [], lastId: 0, es: null };
-    const boot = window.learnsysBoot.take(runId, plotWidth(), beta()); // asked for before ECharts loaded
     let info;
-    try { info = await (boot ? boot.info : api(`api/runs/${encodeURIComponent(runId)}`)); } catch (e) {
+    try { info = await api(`api/runs/${encodeURIComponent(runId)}`); } catch (e) {
       if (runId === state.selected) showMessage(e.message);
       setTimeout(() => { if (state.data[runId] === d) loadRun(runId); }, 2000); // the run may not exist yet
       return;
@@ -135,8 +140,7 @@
     openStream(runId, d); // rows that land while the series load are merged into them
     if (runId === state.selected) { renderHead(); renderArtifacts(); renderPredict(); }
     if (state.overlays.length) renderRunList();
-    const asked = boot ? await boot.series.catch(() => ({})) : {};
-    await Promise.all(info.metrics.map((n) => (asked[n] || fetchSeries(runId, n)).then((r) => {
+    await Promise.all(info.metrics.map((n) => fetchSeries(runId, n).then((r) => {
       if (state.data[runId] === d) { adopt(d, n, fromResponse(r)); scheduleRender(); } // each chart as soon as it can
     }).catch(() => null)));
     if (state.data[runId] !== d) return;
@@ -265,8 +269,8 @@
   }
   function setConn(s) { const el = $('#conn'); el.dataset.state = s; el.textContent = t(s); }
 
-  // Live updates draw on the next animation frame. After a redraw the page waits six times
-  // what it cost (at most 250 ms), so drawing stays a small share of a core; an ECharts
+  // Live updates draw on the next animation frame. After a redraw the page waits three times
+  // what it cost (at most 150 ms), so drawing stays a share of a core; an ECharts
   // update costs a few milliseconds per chart whatever its points, and a redraw touches only
   // the charts that changed (charts.js). A full-speed run (rows thinned, or thousands a
   // second) draws its loss charts as each message comes (at least 40 ms apart: the step ->
@@ -286,7 +290,7 @@
     if (renderQueued) return;
     renderQueued = true;
     const heavy = isHeavy();
-    const gap = heavy ? Math.min(150, Math.max(40, 2 * lastFirstCost)) : Math.min(250, 6 * lastCost);
+    const gap = heavy ? Math.min(150, Math.max(40, 2 * lastFirstCost)) : Math.min(150, 3 * lastCost);
     const wait = Math.max(0, lastRenderEnd + gap - now());
     const draw = () => requestAnimationFrame(() => {
       renderQueued = false;

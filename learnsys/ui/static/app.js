@@ -359,9 +359,9 @@
     $('#x-epoch').disabled = !runs.every((r) => state.data[r].info.steps_per_epoch);
     $(xMode === 'epoch' ? '#x-epoch' : '#x-step').checked = true; // epochs asked for but not known: steps
     debug.renders++; debug.xMode = xMode;
-    if (pendingArrivals.length) { // the canvas holds them now; stamped when the frame is shown
-      const steps = pendingArrivals.splice(0);
-      afterPaint().then(() => { const at = now(); for (const step of steps) debug.arrivals[step] = at; });
+    if (pendingArrivals.length) { // drawn: the canvas holds them now, shown when this frame is
+      const at = now();
+      for (const step of pendingArrivals.splice(0)) debug.arrivals[step] = at;
     }
     debug.renderedAt = lastRenderEnd = now();
     const ms = lastRenderEnd - started;

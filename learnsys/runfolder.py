@@ -133,7 +133,8 @@ class RunFolder:
             if fill is not None:
                 fill(tmp)
             with _signals_deferred():
-                store.create_run(run_id, kind=meta.get("kind", "train"), spec=spec.to_dict(), folder=str(path.resolve()),
+                row = spec.to_dict() | ({"params": meta["params"]} if "params" in meta else {})  # a search's axes
+                store.create_run(run_id, kind=meta.get("kind", "train"), spec=row, folder=str(path.resolve()),
                                  data=spec.data, model=spec.model, event=f"Run created: {spec.model} on {spec.data}.",
                                  before_commit=place)
                 committed = True

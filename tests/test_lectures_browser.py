@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from .browser_checks import hover_every_chart, text_problems
 
 pytestmark = pytest.mark.slow
 
@@ -27,13 +30,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 if not Path(CHROMIUM).exists():
     pytest.skip("chromium is not installed (.ci/run installs it)", allow_module_level=True)
 
-LIVE_SCRIPT = """
-import sys, learnsys
-from learnsys.sinks.landscape import LiveLandscape
-runs = sys.argv[1]
-cb = LiveLandscape(runs + "/learnsys.sqlite", "live", min_interval=0.2)
-learnsys.fit("linear", "lecture", runs_dir=runs, run_id="live", epochs=300, lr=0.02, pace=30.0, callbacks=[cb])
-"""
+LIVE_STEPS = 120  # `train --pace 20`: six seconds of lecture 3 to watch
 
 
 def _free_port() -> int:
@@ -117,9 +114,11 @@ def _shot(page, name: str) -> None:
 def test_search_views(page, env):
     _open(page, env, env["ids"]["curve"], "search")
     assert page.evaluate("() => window.learnsysLectureDebug.views.search.kind") == "curve"
+    assert text_problems(page) == [] and hover_every_chart(page)
     _shot(page, "search-curve")
     _open(page, env, env["ids"]["heatmap"], "search")
     assert page.evaluate("() => window.learnsysLectureDebug.views.search.kind") == "heatmap"
+    assert text_problems(page) == [] and hover_every_chart(page)
     _open(page, env, env["ids"]["table"], "search")
     assert page.evaluate("() => window.learnsysLectureDebug.views.search.kind") == "table"
     first_col = "() => [...document.querySelectorAll('.lecture-table tbody tr')].map(r => Number(r.cells[1].textContent))"
@@ -128,44 +127,77 @@ def test_search_views(page, env):
     assert len(w1) > 10 and w1 == sorted(w1)
     page.click(".lecture-table th[data-col=w1]")
     assert page.evaluate(first_col) == sorted(w1, reverse=True)
+    cells = page.evaluate("() => [...document.querySelectorAll('.lecture-table tbody td')].map((c) => c.textContent)")
+    assert not [c for c in cells if re.fullmatch(r"-?\d+\.\d*0", c)]  # 2.1, never 2.1000
 
 
 def test_landscape_path_slider(page, env):
     _open(page, env, "lin", "landscape")
     info = page.evaluate("() => window.learnsysLectureDebug.views.landscape")
     assert info["kind"] == "exact" and info["pathPoints"] == 61 and info["pathShown"] == 61
+    assert text_problems(page) == [] and hover_every_chart(page)
     page.fill(".lecture-slider input", "10")
     page.dispatch_event(".lecture-slider input", "input")
     assert page.evaluate("() => window.learnsysLectureDebug.views.landscape.pathShown") == 10
+    # The end dot sits on the path's last drawn point; the start marker has a visible outline.
+    series = page.evaluate("""() => { const c = echarts.getInstanceByDom(document.querySelector('[data-artifact=landscape] .lecture-plot'));
+        return Object.fromEntries(c.getOption().series.map((s) => [s.id, s])); }""")
+    assert series["end"]["data"] == [series["path"]["data"][-1]] and len(series["path"]["data"]) == 10
+    assert series["end"]["symbol"] == "circle" and series["start"]["itemStyle"]["borderWidth"] > 0
+    page.select_option("#lang", "zh")
+    page.wait_for_function("() => document.querySelector('.lecture-slider output').textContent.trim() === '第 9 步'")
+    assert text_problems(page) == [] and hover_every_chart(page)
+    page.select_option("#lang", "en")
     _shot(page, "landscape")
 
 
-def test_live_landscape_follows_training_without_reload(page, env):
+def test_the_descent_is_drawn_live_during_a_paced_run(page, env):
+    """`learnsys train --pace 20` (lecture 5's linear model, w and b): the page, open from the
+    run's first steps, draws the loss surface as soon as the run writes it and the path
+    gains points with the steps while the run trains; each path point is that step's (w, b)."""
     from learnsys.store import RunStore
 
-    live = subprocess.Popen([sys.executable, "-c", LIVE_SCRIPT, str(env["runs"])], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    runs = env["runs"]
+    train = subprocess.Popen([sys.executable, "-m", "learnsys", "train", "--pace", "20", "--steps", str(LIVE_STEPS),
+                              "--no-ui", "--quiet", "--runs-dir", str(runs), "--run-id", "live"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # open the page as soon as the run exists
             with contextlib.suppress(Exception):
-                if RunStore(env["runs"] / "learnsys.sqlite", readonly=True).artifact("live", "landscape"):
+                if RunStore(runs / "learnsys.sqlite", readonly=True).run("live"):
                     break
-            time.sleep(0.1)
-        _check_live(page, env, live)
+            time.sleep(0.05)
+        page.goto(f"http://127.0.0.1:{env['port']}/#run=live")
+        page.wait_for_function("() => window.learnsysDebug && window.learnsysDebug.ready", timeout=20_000)
+        page.wait_for_function("() => window.learnsysLectureDebug.views.landscape", timeout=20_000)
+        view = "() => window.learnsysLectureDebug.views.landscape"
+        seen = []
+        while len(seen) < 4:  # the path grows while the run is still training
+            info = page.evaluate(view)
+            status = page.locator("#run-status").get_attribute("data-status")
+            if status == "running" and (not seen or info["pathPoints"] > seen[-1]["pathPoints"]):
+                seen.append(info)
+            assert train.poll() is None, "the run ended before the page saw its path grow"
+            time.sleep(0.25)
+        assert all(s["live"] for s in seen) and seen[-1]["pathPoints"] >= seen[0]["pathPoints"] + 3
+        assert any(s["tail"] > 0 for s in seen)  # points drawn from the event stream, ahead of the artifact
+        # The drawn path's last point is the last step's parameters as the page received them.
+        last = page.evaluate("""() => { const d = window.learnsysDebug;
+            const c = echarts.getInstanceByDom(document.querySelector('[data-artifact=landscape] .lecture-plot'));
+            const path = c.getOption().series.find((s) => s.id === 'path').data;
+            const w = d.series('param/w'), b = d.series('param/b');
+            return { point: path[path.length - 1], w: [w.steps[w.steps.length - 1], w.values[w.values.length - 1]],
+                     b: b.values[b.values.length - 1] }; }""")
+        if last["point"][2] == last["w"][0]:
+            assert last["point"][:2] == [last["w"][1], last["b"]]
+        assert train.wait(timeout=60) == 0, train.stderr.read()
+        page.wait_for_function("() => window.learnsysLectureDebug.views.landscape.live === false", timeout=20_000)
+        final = page.evaluate(view)
+        assert final["step"] == LIVE_STEPS and final["pathPoints"] == LIVE_STEPS + 1 and final["tail"] == 0
     finally:
-        if live.poll() is None:
-            live.kill()
-
-
-def _check_live(page, env, live):
-    _open(page, env, "live", "landscape")
-    first = page.evaluate("() => window.learnsysLectureDebug.views.landscape.step")
-    page.wait_for_function("(s) => window.learnsysLectureDebug.views.landscape.step > s + 20", arg=first,
-                           timeout=20_000)
-    assert live.wait(timeout=60) == 0, live.stderr.read()
-    page.wait_for_function("() => window.learnsysLectureDebug.views.landscape.live === false", timeout=20_000)
-    assert page.evaluate("() => window.learnsysLectureDebug.views.landscape.step") == 300
+        if train.poll() is None:
+            train.kill()
 
 
 def test_graph_steps_through_the_backward_pass(page, env):
@@ -180,6 +212,7 @@ def test_graph_steps_through_the_backward_pass(page, env):
     page.click("[data-artifact=graph] button[data-action=all]")
     g = page.evaluate(dbg)
     assert g["visited"] == g["total"] == 13 and not any("grad ?" in label for label in g["labels"])
+    assert text_problems(page) == [] and hover_every_chart(page)
     _shot(page, "graph")
     page.select_option("#lang", "zh")
     page.wait_for_function("() => document.querySelector('[data-artifact=graph] h3').textContent.startsWith('计算图')")

@@ -47,6 +47,7 @@ from .inputs import (INT64_MAX, BadRequest, beta_param, clamped_int_param, int_p
                      replay_position, shown)
 from .predict import PredictionError, PredictWorker, WorkerUnavailable
 from .reader import StoreReader, StoreUnavailable
+from .runinfo import brief, data_shape
 from .security import SecurityMiddleware, is_loopback
 from .series import SeriesCache, buckets
 
@@ -127,12 +128,12 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         rows = [] if s is None else s.runs()
         return _json([{k: r[k] for k in ("id", "kind", "status", "created", "updated", "data", "model", "step",
                                           "epoch", "total_steps", "message", "train_loss", "dev_loss")}
-                      for r in rows])
+                      | {"brief": brief(r["spec"])} for r in rows])
 
     @guarded
     def run(request: Request) -> Response:
         s, info = run_of(request)
-        info = dict(info)
+        info = dict(info) | data_shape(info)
         info.pop("folder", None)  # the page needs no file system paths
         info["events"] = s.events(info["id"])
         info["metrics"] = s.metric_names(info["id"])

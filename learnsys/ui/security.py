@@ -32,7 +32,9 @@ LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
 # ([::1] cannot be written in CSP; see the module docstring).
 FRAME_ANCESTORS = ("'self'", *(f"{scheme}://{host}:*" for scheme in ("http", "https")
                                for host in ("127.0.0.1", "localhost")))
-# ECharts sets element styles from script (CSSOM), which style-src does not restrict.
+# style-src 'self': no inline style markup. ECharts sets element styles from script (CSSOM),
+# which style-src does not restrict; its tooltips' own HTML has style="" attributes, so the
+# page builds every tooltip as DOM nodes with classes (static/format.js; docs/dashboard.md).
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
        "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
        f"form-action 'self'; frame-ancestors {' '.join(FRAME_ANCESTORS)}")

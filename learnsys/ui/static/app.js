@@ -1,5 +1,6 @@
 // learnsys dashboard page: run list, live charts (server-sent events), smoothing, zoom,
 // overlays, zh/en, lecture views (lectures.js), predict. No build step, no framework.
+//   format.js (numbers, tooltips) · messages.js (run messages in zh) · charts.js (drawing)
 //
 // Data flow: GET /api/runs/{id} (metric names, events, last row id) -> GET .../series for each
 // metric (min/max buckets or all points) -> EventSource .../stream?last_id=N appends new rows.
@@ -8,22 +9,20 @@
 'use strict';
 (function () {
   const I18N = window.learnsysI18n;
-  const CHARTS = ['loss', 'dev', 'acc', 'lr', 'param', 'other'];
-  const EVENT_COLORS = { checkpoint: '#8c959f', resume: '#0969da', divergence: '#cf222e' };
-  const PALETTE = ['#5470c6', '#ee6666', '#3ba272', '#fc8452', '#9a60b4', '#73c0de', '#fac858', '#ea7ccc'];
+  const F = window.learnsysFormat;
   const SMOOTHED = 'train/loss';
 
   const $ = (sel) => document.querySelector(sel);
   const now = () => performance.timeOrigin + performance.now();
   const state = {
     lang: localStorage.getItem('learnsys.lang') || ((navigator.language || 'en').toLowerCase().startsWith('zh') ? 'zh' : 'en'),
-    runs: [], selected: null, overlays: [], smoothing: 0.6,
-    data: {},        // runId -> {info, series: {name: S}, events, lastId, es, loadedAt}
-    charts: {},      // chart key -> echarts instance
+    runs: [], selected: null, overlays: [], smoothing: 0.6, xMode: localStorage.getItem('learnsys.x') || 'step', logScale: false,
+    data: {},        // runId -> {info, series: {name: S}, events, lastId, es}
   };
-  // S = {steps, values, smooth|null, complete: every raw point of the run is here}
+  // S = {steps, values, smooth|null, complete: every raw point of the run is here, gen}
+  let gen = 0; // S.gen: a new number whenever a series' arrays are replaced (charts.js redraws it whole)
   const debug = window.learnsysDebug = {
-    ready: false, renders: 0, sseMessages: 0, reconnects: 0, loadMs: null, arrivals: {}, received: {},
+    ready: false, renders: 0, sseMessages: 0, reconnects: 0, loadMs: null, arrivals: {}, received: {}, renderMs: 0, paintMs: 0,
     counts(runId) {
       const d = state.data[runId || state.selected]; const out = {};
       if (d) for (const [n, s] of Object.entries(d.series)) out[n] = s.steps.length;
@@ -38,6 +37,8 @@
   };
   const beta = () => Math.max(0.01, Math.round((1 - state.smoothing) * 100) / 100); // lecture 3's beta
   const t = (key) => I18N[state.lang][key] ?? I18N.en[key] ?? key;
+  const tf = (key, vals) => t(key).replace(/\{(\w+)\}/g, (m, k) => (k in vals ? vals[k] : m));
+  const msg = (text) => window.learnsysMessages.translate(text, state.lang, t);
 
   async function api(path, init) {
     const r = await fetch(path, init);
@@ -57,7 +58,14 @@
     debug.lang = state.lang;
   }
 
-  // -- run list and selection ------------------------------------------------------------
+  // -- run list, header, events, artifacts, predict: panels.js -------------------------------
+  const panels = window.learnsysPanels.create({
+    state, debug, t, tf, msg, api, follow: (runId, names, fn) => follow(runId, names, fn),
+    select: (r) => select(r), toggleOverlay: (r, on) => toggleOverlay(r, on),
+  });
+  const { renderRunList, renderHead, renderEvents, checkArtifacts, renderArtifacts, renderPredict, predict, showMessage, runLabels } = panels;
+
+  // -- selection -----------------------------------------------------------------------------
   function readHash() {
     const p = new URLSearchParams(location.hash.slice(1));
     return { run: p.get('run'), compare: (p.get('compare') || '').split(',').filter(Boolean) };
@@ -72,23 +80,7 @@
     try { state.runs = await api('api/runs'); } catch (e) { return; }
     if (!state.selected && state.runs.length) select(readHash().run || state.runs[0].id);
     renderRunList();
-  }
-  function renderRunList() {
-    const ul = $('#runs'); ul.textContent = '';
-    $('#no-runs').hidden = state.runs.length > 0;
-    for (const r of state.runs) {
-      const li = document.createElement('li');
-      li.dataset.run = r.id; li.classList.toggle('selected', r.id === state.selected);
-      const box = document.createElement('input'); box.type = 'checkbox'; box.title = 'compare';
-      box.checked = state.overlays.includes(r.id); box.disabled = r.id === state.selected;
-      box.addEventListener('click', (ev) => { ev.stopPropagation(); toggleOverlay(r.id, box.checked); });
-      const id = document.createElement('span'); id.className = 'rid'; id.textContent = r.id; id.title = `${r.id} · ${t(r.kind)}`;
-      const st = document.createElement('span'); st.className = 'status'; st.dataset.status = r.status; st.textContent = t(r.status);
-      const step = document.createElement('span'); step.className = 'step'; step.textContent = r.kind === 'train' ? r.step : t(r.kind);
-      li.append(box, id, st, step);
-      li.addEventListener('click', () => select(r.id));
-      ul.append(li);
-    }
+    checkArtifacts();
   }
   function select(runId) {
     if (state.selected === runId) return;
@@ -101,7 +93,7 @@
   function toggleOverlay(runId, on) {
     state.overlays = state.overlays.filter((r) => r !== runId);
     if (on) { state.overlays.push(runId); loadRun(runId); } else dropRun(runId);
-    writeHash(); renderAll();
+    writeHash(); renderAll(); renderRunList();
   }
   function dropRun(runId) {
     const d = state.data[runId];
@@ -110,9 +102,19 @@
   }
 
   // -- loading a run ---------------------------------------------------------------------
+  let width = 0; // of a chart's plot in pixels: read once (a layout), kept until the window resizes
   function plotWidth() {
-    const el = document.querySelector('.plot');
-    return Math.max(200, Math.min(4000, Math.round((el && el.clientWidth) || 800)));
+    if (!width) {
+      const el = [...document.querySelectorAll('.plot')].find((p) => p.offsetParent);
+      width = el ? Math.max(200, Math.min(4000, Math.round(el.clientWidth))) : gridColumnWidth();
+    }
+    return width;
+  }
+  // A chart's plot width before any chart is shown: the #charts grid's columns (minmax 460px).
+  function gridColumnWidth() {
+    const w = $('#charts').clientWidth || 800;
+    const cols = Math.max(1, Math.floor((w + 12) / (460 + 12)));
+    return Math.max(200, Math.min(4000, Math.round((w - 12 * (cols - 1)) / cols - 14)));
   }
   async function fetchSeries(runId, name, range) {
     const q = new URLSearchParams({ name, width: plotWidth() });
@@ -121,12 +123,12 @@
     return api(`api/runs/${encodeURIComponent(runId)}/series?${q}`);
   }
   function fromResponse(r) {
-    return { steps: r.steps, values: r.values, smooth: r.smooth || null, complete: r.mode === 'raw', beta: r.beta };
+    return { steps: r.steps, values: r.values, smooth: r.smooth || null, complete: r.mode === 'raw', beta: r.beta, gen: ++gen };
   }
   async function loadRun(runId) {
     const started = now();
     if (state.data[runId] && state.data[runId].es) state.data[runId].es.close();
-    const d = state.data[runId] = { info: null, series: {}, events: [], lastId: 0, es: null, loadedAt: started };
+    const d = state.data[runId] = { info: null, series: {}, events: [], lastId: 0, es: null };
     let info;
     try { info = await api(`api/runs/${encodeURIComponent(runId)}`); } catch (e) {
       if (runId === state.selected) showMessage(e.message);
@@ -137,15 +139,25 @@
     d.info = info; d.events = info.events; d.lastId = info.last_metric_id;
     openStream(runId, d); // rows that land while the series load are merged into them
     if (runId === state.selected) { renderHead(); renderArtifacts(); renderPredict(); }
+    if (state.overlays.length) renderRunList();
     await Promise.all(info.metrics.map((n) => fetchSeries(runId, n).then((r) => {
       if (state.data[runId] === d) { adopt(d, n, fromResponse(r)); scheduleRender(); } // each chart as soon as it can
     }).catch(() => null)));
     if (state.data[runId] !== d) return;
     renderAll();
-    if (runId === state.selected) { await afterPaint(); debug.loadMs = now() - started; debug.ready = true; }
+    if (runId === state.selected) {
+      await afterPaint();
+      debug.loadMs = now() - started; debug.pageMs = performance.now(); debug.ready = true; // pageMs: since navigation
+    }
   }
 
   // -- live updates ----------------------------------------------------------------------
+  const followers = new Set(); // lecture views following a run's rows: {runId, names, fn}
+  function follow(runId, names, fn) {
+    const f = { runId, names: new Set(names), fn };
+    followers.add(f);
+    return () => followers.delete(f);
+  }
   function openStream(runId, d) {
     // thin=1: above ~1,300 steps/s a series arrives as per-message min/max rows (marked
     // "thinned"); the exact buckets and smoothing then come from the series endpoint.
@@ -162,26 +174,33 @@
     es.addEventListener('metrics', (ev) => {
       debug.sseMessages++;
       const { rows, thinned } = JSON.parse(ev.data);
-      const b = beta(); const t0 = now(); const limit = 4 * plotWidth(); // once: clientWidth forces a layout
+      const b = beta(); const t0 = now(); const limit = 4 * plotWidth();
       countRows(rows.length);
       for (const name of thinned || []) {
         const s = d.series[name];
         if (s) { s.complete = false; s.smoothStale = true; } // the page no longer has every raw point
       }
+      const followed = [...followers].filter((f) => f.runId === runId);
+      const fresh = followed.length ? {} : null;
       for (const [id, name, step, value] of rows) {
         if (id <= d.lastId) continue;
         d.lastId = id;
         let s = d.series[name];
-        if (!s) s = d.series[name] = { steps: [], values: [], smooth: name === SMOOTHED ? [] : null, complete: true, beta: b };
+        if (!s) s = d.series[name] = { steps: [], values: [], smooth: name === SMOOTHED ? [] : null, complete: true, beta: b, gen: ++gen };
         const n = s.steps.length;
         if (n && step <= s.steps[n - 1]) continue; // already in the snapshot
         s.steps.push(step); s.values.push(value);
         if (s.smooth) s.smooth.push(value === null || s.smoothStale ? null : b * value + (1 - b) * lastFinite(s.smooth, value));
         if (name === SMOOTHED && runId === state.selected) { pendingArrivals.push(step); debug.received[step] = t0; }
+        if (fresh) (fresh[name] = fresh[name] || []).push([step, value]);
         if (s.steps.length > limit) resample(runId, d, name);
       }
       for (const [name, s] of Object.entries(d.series)) if (s.smoothStale) resample(runId, d, name);
       if (runId === state.selected) debug.lastReceived = t0;
+      for (const f of followed) {
+        const mine = Object.fromEntries(Object.entries(fresh).filter(([n]) => f.names.has(n)));
+        if (Object.keys(mine).length) f.fn(mine);
+      }
       scheduleRender();
     });
     es.addEventListener('events', (ev) => {
@@ -192,14 +211,16 @@
       d.events.push(...fresh);
       // A resume dropped the rows logged after the last checkpoint: reload the curves.
       if (fresh.some((e) => e.kind === 'resume')) { loadRun(runId); return; }
+      if (runId === state.selected) renderEvents();
       scheduleRender();
     });
     es.addEventListener('run', (ev) => {
       const r = JSON.parse(ev.data);
+      const statusChanged = d.info && d.info.status !== r.status;
       if (d.info) Object.assign(d.info, r);
       const row = state.runs.find((x) => x.id === runId);
       if (row) Object.assign(row, r);
-      if (runId === state.selected) renderHead();
+      if (runId === state.selected) { renderHead(); if (statusChanged) checkArtifacts(true); }
     });
   }
   // A long live run: once a series holds far more points than pixels, swap it for the
@@ -240,8 +261,7 @@
     }
     d.series[name] = fresh;
   }
-  // ECharts (lazyUpdate) draws in its own animation-frame callback, queued before ours: by the
-  // time this frame callback runs, the canvas holds the new points.
+  // The next animation frame: the one that shows what the last (synchronous) redraw drew.
   const afterPaint = () => new Promise((r) => requestAnimationFrame(() => r()));
   function lastFinite(arr, fallback) {
     for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null) return arr[i];
@@ -249,25 +269,37 @@
   }
   function setConn(s) { const el = $('#conn'); el.dataset.state = s; el.textContent = t(s); }
 
+  // Live updates draw on the next animation frame. After a redraw the page waits three times
+  // what it cost (at most 150 ms), so drawing stays a share of a core; an ECharts
+  // update costs a few milliseconds per chart whatever its points, and a redraw touches only
+  // the charts that changed (charts.js). A full-speed run (rows thinned, or thousands a
+  // second) draws its loss charts as each message comes (at least 40 ms apart: the step ->
+  // drawn latency is theirs) and the other charts four times a second, so the page does not
+  // slow the training beside it.
   let renderQueued = false; const pendingArrivals = [];
-  // Live updates draw on the next animation frame, but spend at most about a quarter of the
-  // time drawing (waiting at most 150 ms); a long or full-speed run (sampled curves, or
-  // thousands of rows a second) is drawn four times a second: the page must not slow the
-  // training beside it.
-  let lastRenderMs = 0, lastRenderEnd = 0, paintMs = 0; // paintMs: ECharts' own drawing since the last render
+  let lastCost = 0, lastFirstCost = 0, lastRenderEnd = 0, lastFullRender = 0;
   let rowRate = 0, rateStart = 0, rateRows = 0;
+  const SLOW_LANE_MS = 250; let slowTimer = null;
   function countRows(n) {
-    const t = now();
+    const at = now();
     rateRows += n;
-    if (t - rateStart >= 1000) { rowRate = rateRows * 1000 / (t - rateStart); rateStart = t; rateRows = 0; }
+    if (at - rateStart >= 1000) { rowRate = rateRows * 1000 / (at - rateStart); rateStart = at; rateRows = 0; }
   }
+  const isHeavy = () => rowRate > 5000 || shownRuns().some((r) => Object.values(state.data[r].series).some((x) => !x.complete));
   function scheduleRender() {
     if (renderQueued) return;
     renderQueued = true;
-    const heavy = rowRate > 5000 || shownRuns().some((r) => Object.values(state.data[r].series).some((x) => !x.complete));
-    const gap = heavy ? 250 : Math.min(3 * (lastRenderMs + paintMs), 150);
+    const heavy = isHeavy();
+    const gap = heavy ? Math.min(150, Math.max(40, 2 * lastFirstCost)) : Math.min(150, 3 * lastCost);
     const wait = Math.max(0, lastRenderEnd + gap - now());
-    const draw = () => requestAnimationFrame(() => { renderQueued = false; renderAll(); });
+    const draw = () => requestAnimationFrame(() => {
+      renderQueued = false;
+      const full = !heavy || now() - lastFullRender >= SLOW_LANE_MS;
+      renderAll(full ? undefined : window.learnsysCharts.FIRST);
+      if (!full && !slowTimer) { // the other charts, when due
+        slowTimer = setTimeout(() => { slowTimer = null; scheduleRender(); }, SLOW_LANE_MS - (now() - lastFullRender));
+      }
+    });
     if (wait > 0) setTimeout(draw, wait); else draw();
   }
 
@@ -287,9 +319,9 @@
     state.smoothing = Number($('#smoothing').value);
     $('#smoothing-value').textContent = `β = ${beta().toFixed(2)}`;
     const b = beta();
-    for (const [runId, d] of Object.entries(state.data)) {
+    for (const d of Object.values(state.data)) {
       const s = d.series[SMOOTHED];
-      if (s && s.complete) { s.smooth = ewm(s.values, b); s.beta = b; }
+      if (s && s.complete) { s.smooth = ewm(s.values, b); s.beta = b; s.gen = ++gen; }
     }
     renderAll();
     clearTimeout(smoothTimer); // series the page holds only sampled: the server smooths the raw points
@@ -306,137 +338,56 @@
   }
 
   // -- charts ----------------------------------------------------------------------------
-  function chartOf(name) {
-    if (name === 'train/loss' || name === 'train/loss_epoch') return 'loss';
-    if (name === 'dev/loss') return 'dev';
-    if (name === 'dev/accuracy') return 'acc';
-    if (name === 'lr') return 'lr';
-    if (name.startsWith('param/')) return 'param';
-    return 'other';
-  }
-  function label(name) {
-    if (name === 'train/loss') return t('raw');
-    if (name === 'train/loss_epoch') return t('epoch_mean');
-    if (name.startsWith('param/')) return name.slice(6);
-    return { 'dev/loss': t('chart_dev'), 'dev/accuracy': t('chart_acc'), lr: t('chart_lr') }[name] || name;
-  }
-  // The points to draw: all of them, or (more than two per pixel, e.g. a fast live run between
-  // two resamples) per pixel the first, smallest, largest and last point and the first gap,
-  // as the server's buckets do. The page keeps every point it received; this only bounds
-  // what ECharts has to lay out on each redraw.
-  function zip(steps, values, width) {
-    const n = steps.length;
-    if (n <= 2 * width) { const out = new Array(n); for (let i = 0; i < n; i++) out[i] = [steps[i], values[i]]; return out; }
-    const lo = steps[0], span = steps[n - 1] - lo + 1, out = [];
-    let i = 0;
-    while (i < n) {
-      const b = Math.floor((steps[i] - lo) * width / span);
-      let j = i, iMin = -1, iMax = -1, iGap = -1;
-      for (; j < n && Math.floor((steps[j] - lo) * width / span) === b; j++) {
-        const v = values[j];
-        if (v === null) { if (iGap < 0) iGap = j; continue; }
-        if (iMin < 0 || v < values[iMin]) iMin = j;
-        if (iMax < 0 || v > values[iMax]) iMax = j;
-      }
-      for (const k of [...new Set([i, iMin, iMax, iGap, j - 1])].filter((k) => k >= 0).sort((a, c) => a - c)) out.push([steps[k], values[k]]);
-      i = j;
-    }
-    return out;
-  }
-  function chart(key) {
-    if (state.charts[key]) return state.charts[key];
-    const fig = document.querySelector(`.chart[data-chart="${key}"]`);
-    fig.hidden = false;
-    const c = echarts.init(fig.querySelector('.plot'), null, { renderer: 'canvas' });
-    c.group = 'learnsys';
-    c.setOption({
-      animation: false, grid: { left: 64, right: 24, top: 36, bottom: 56 },
-      tooltip: { trigger: 'axis', axisPointer: { type: 'line' } },
-      legend: { top: 4, type: 'scroll' },
-      xAxis: { type: 'value', name: t('step'), nameLocation: 'middle', nameGap: 24, min: 'dataMin', max: 'dataMax' },
-      yAxis: { type: 'value', scale: true },
-      dataZoom: [{ type: 'inside', filterMode: 'none' }, { type: 'slider', height: 16, bottom: 4, filterMode: 'none', showDataShadow: false }],
-      series: [],
-    });
-    c.on('datazoom', () => onZoom(c));
-    c.on('rendered', (e) => { paintMs += e.elapsedTime || 0; debug.paintMs = (debug.paintMs || 0) + (e.elapsedTime || 0); });
-    state.charts[key] = c;
-    echarts.connect('learnsys');
-    return c;
-  }
+  const charts = window.learnsysCharts.create({
+    t, onZoom: (inst) => onZoom(inst),
+    onRendered: (ms) => { debug.paintMs += ms; }, // inside renderAll's own time now (synchronous updates)
+  });
   function shownRuns() { return [state.selected, ...state.overlays].filter((r) => state.data[r] && state.data[r].info); }
-  function renderAll() {
+  function xModeOf(runs) { // epochs only when every shown run knows its steps per epoch
+    return state.xMode === 'epoch' && runs.every((r) => state.data[r].info.steps_per_epoch) ? 'epoch' : 'step';
+  }
+  function renderAll(keys) { // keys: only these charts (the loss charts of a full-speed run)
     const started = now();
     const runs = shownRuns();
-    const width = plotWidth();
-    const perChart = Object.fromEntries(CHARTS.map((k) => [k, []]));
-    runs.forEach((runId, ri) => {
-      const d = state.data[runId]; const multi = runs.length > 1;
-      const names = Object.keys(d.series).sort();
-      let ci = 0;
-      for (const name of names) {
-        const s = d.series[name]; const key = chartOf(name);
-        const color = multi ? PALETTE[ri % PALETTE.length] : PALETTE[ci++ % PALETTE.length];
-        const prefix = multi ? `${runId} · ` : '';
-        const smoothed = name === SMOOTHED && s.smooth;
-        perChart[key].push({
-          type: 'line', name: prefix + label(name), data: zip(s.steps, s.values, width), showSymbol: s.steps.length < 40,
-          symbolSize: 4, lineStyle: { width: smoothed ? 1 : 1.6, opacity: smoothed ? 0.35 : 1 }, itemStyle: { color },
-          emphasis: { disabled: true }, connectNulls: false,
-          markLine: ri === 0 && key !== 'param' ? eventMarks(d.events) : undefined,
-        });
-        if (smoothed) {
-          perChart[key].push({
-            type: 'line', name: prefix + t('smoothed'), data: zip(s.steps, s.smooth, width), showSymbol: false,
-            lineStyle: { width: 2 }, itemStyle: { color: multi ? color : '#d14a00' }, emphasis: { disabled: true },
-          });
-        }
-      }
-    });
-    for (const key of CHARTS) {
-      const series = perChart[key];
-      const fig = document.querySelector(`.chart[data-chart="${key}"]`);
-      if (!series.length) { fig.hidden = true; continue; }
-      const c = chart(key); fig.hidden = false;
-      const log = state.logScale && (key === 'loss' || key === 'dev');
-      c.setOption({ xAxis: { name: t('step') }, yAxis: { type: log ? 'log' : 'value', scale: true }, series },
-        { replaceMerge: ['series'], lazyUpdate: true });
-    }
+    const labels = runs.length > 1 ? runLabels(runs) : {};
+    const xMode = xModeOf(runs);
+    charts.render({
+      runs: runs.map((r) => ({ runId: r, label: labels[r] || r, spe: state.data[r].info.steps_per_epoch || 1, events: state.data[r].events, series: state.data[r].series })),
+      xMode, log: state.logScale, width: plotWidth(),
+    }, keys);
     $('#controls').hidden = !runs.some((r) => state.data[r].series[SMOOTHED]);
-    debug.renders++;
-    if (pendingArrivals.length) { // stamped once ECharts has painted them (it paints on the next frame)
-      const steps = pendingArrivals.splice(0);
-      afterPaint().then(() => { const at = now(); for (const step of steps) debug.arrivals[step] = at; });
+    $('#x-epoch').disabled = !runs.every((r) => state.data[r].info.steps_per_epoch);
+    $(xMode === 'epoch' ? '#x-epoch' : '#x-step').checked = true; // epochs asked for but not known: steps
+    debug.renders++; debug.xMode = xMode;
+    if (pendingArrivals.length) { // drawn: the canvas holds them now, shown when this frame is
+      const at = now();
+      for (const step of pendingArrivals.splice(0)) debug.arrivals[step] = at;
     }
     debug.renderedAt = lastRenderEnd = now();
-    lastRenderMs = lastRenderEnd - started;
-    paintMs = 0;
-    debug.renderMs = (debug.renderMs || 0) + lastRenderMs;
+    const ms = lastRenderEnd - started;
+    if (keys) lastFirstCost = ms; else { lastCost = ms; lastFirstCost = Math.min(ms, lastFirstCost || ms); lastFullRender = lastRenderEnd; }
+    debug.renderMs += ms;
+    if (!keys) debug.fullRenders = (debug.fullRenders || 0) + 1;
   }
-  function eventMarks(events) {
-    const marks = (events || []).filter((e) => EVENT_COLORS[e.kind]).map((e) => ({
-      xAxis: e.step, name: t(e.kind), lineStyle: { color: EVENT_COLORS[e.kind], type: e.kind === 'checkpoint' ? 'dotted' : 'dashed' },
-      label: { formatter: t(e.kind), color: EVENT_COLORS[e.kind], fontSize: 10 },
-    }));
-    return marks.length ? { symbol: 'none', silent: true, animation: false, data: marks } : undefined;
-  }
-  window.addEventListener('resize', () => { for (const c of Object.values(state.charts)) c.resize(); });
+  window.addEventListener('resize', () => { width = 0; charts.resize(); renderAll(); });
 
   // -- zoom: fetch full resolution for the visible range ----------------------------------
   let zoomTimer = null;
-  function onZoom(c) {
+  function onZoom(inst) {
     clearTimeout(zoomTimer);
     zoomTimer = setTimeout(async () => {
-      const dz = c.getOption().dataZoom[0];
+      const dz = inst.getOption().dataZoom[0];
       const lo = dz.startValue, hi = dz.endValue;
       if (lo === undefined || hi === undefined) return;
+      const epochs = debug.xMode === 'epoch';
       for (const runId of shownRuns()) {
         const d = state.data[runId];
+        const spe = epochs ? d.info.steps_per_epoch : 1;
         for (const [name, s] of Object.entries(d.series)) {
           if (s.complete) continue;
-          const r = await fetchSeries(runId, name, [lo, hi]).catch(() => null);
+          const r = await fetchSeries(runId, name, [lo * spe, hi * spe]).catch(() => null);
           if (!r || state.data[runId] !== d || d.series[name] !== s) continue;
-          spliceRange(s, r, lo, hi);
+          spliceRange(s, r, lo * spe, hi * spe);
         }
       }
       debug.zooms = (debug.zooms || 0) + 1;
@@ -454,66 +405,7 @@
       }
       if (i < s.steps.length && keep(i)) { steps.push(s.steps[i]); values.push(s.values[i]); if (smooth) smooth.push(s.smooth[i]); }
     }
-    s.steps = steps; s.values = values; s.smooth = smooth;
-  }
-
-  // -- header, artifacts, predict ----------------------------------------------------------
-  function renderHead() {
-    const d = state.data[state.selected];
-    $('#run-head').hidden = !d || !d.info;
-    if (!d || !d.info) return;
-    const i = d.info;
-    $('#run-title').textContent = i.id;
-    const st = $('#run-status'); st.dataset.status = i.status; st.textContent = t(i.status);
-    $('#run-progress').textContent = i.kind === 'train' ? `${t('step')} ${i.step}${i.total_steps ? ` ${t('of')} ${i.total_steps}` : ''}` : t(i.kind);
-    $('#run-meta').textContent = [i.model, i.data].filter(Boolean).join(' · ');
-    $('#run-message').textContent = i.message || '';
-    $('#spec-text').textContent = Object.entries(i.spec || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n');
-    $('#spec').hidden = !i.spec || !Object.keys(i.spec).length;
-    $('#csv').href = `api/runs/${encodeURIComponent(i.id)}/csv`;
-    $('#csv').hidden = !(i.metrics && i.metrics.length);
-  }
-  function showMessage(text) { $('#run-head').hidden = false; $('#run-message').textContent = text; }
-  async function renderArtifacts() {
-    const d = state.data[state.selected];
-    const box = $('#artifact-views'); box.textContent = '';
-    const names = (d && d.info && d.info.artifacts) || [];
-    $('#artifacts').hidden = !names.length;
-    const views = window.learnsysViews || {};
-    for (const name of names) {
-      const el = document.createElement('div'); el.className = 'artifact'; el.dataset.artifact = name; box.append(el);
-      try {
-        const data = await api(`api/runs/${encodeURIComponent(d.info.id)}/artifacts/${encodeURIComponent(name)}`);
-        if (typeof views[name] === 'function') views[name](el, data, { echarts, lang: state.lang, runId: d.info.id, api });
-        else { el.textContent = `${name}: ${t('no_view')}`; el.classList.add('hint'); }
-      } catch (e) { el.textContent = `${name}: ${e.message}`; el.classList.add('error'); }
-    }
-  }
-  function renderPredict() {
-    const d = state.data[state.selected];
-    $('#predict').hidden = !d || !d.info || d.info.kind !== 'train';
-    $('#predict-out').textContent = '';
-  }
-  async function predict(ev) {
-    ev.preventDefault();
-    const out = $('#predict-out'); out.textContent = '';
-    const rows = $('#predict-input').value.split(/[;\n]/).map((r) => r.trim()).filter(Boolean)
-      .map((r) => r.split(/[,\s]+/).filter(Boolean).map(Number));
-    try {
-      const r = await api(`api/runs/${encodeURIComponent(state.selected)}/predict`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rows }) });
-      const head = out.insertRow();
-      for (const k of ['input', 'output']) { const th = document.createElement('th'); th.textContent = t(k); head.append(th); }
-      rows.forEach((x, i) => {
-        const tr = out.insertRow();
-        tr.insertCell().textContent = x.join(', ');
-        const y = r.predictions[i];
-        tr.insertCell().textContent = Array.isArray(y) ? y.map((v) => Number(v).toPrecision(6)).join(', ') : String(y);
-      });
-      debug.lastPrediction = r.predictions;
-    } catch (e) {
-      const tr = out.insertRow(); const td = tr.insertCell(); td.className = 'error'; td.textContent = e.message;
-    }
+    s.steps = steps; s.values = values; s.smooth = smooth; s.gen = ++gen;
   }
 
   // -- start -----------------------------------------------------------------------------
@@ -522,6 +414,10 @@
     $('#smoothing').value = String(state.smoothing);
     $('#smoothing').addEventListener('input', onSmoothing);
     $('#log-scale').addEventListener('change', (e) => { state.logScale = e.target.checked; renderAll(); });
+    for (const id of ['#x-step', '#x-epoch']) {
+      $(id).checked = $(id).value === state.xMode;
+      $(id).addEventListener('change', (e) => { state.xMode = e.target.value; localStorage.setItem('learnsys.x', state.xMode); renderAll(); });
+    }
     $('#smoothing-value').textContent = `β = ${beta().toFixed(2)}`;
     $('#predict-form').addEventListener('submit', predict);
     window.addEventListener('hashchange', () => { const h = readHash(); if (h.run && h.run !== state.selected) select(h.run); });
@@ -535,9 +431,12 @@
     setInterval(refreshRuns, 2000);
   }
   debug.setLang = (lang) => { state.lang = lang; applyLang(); };
+  debug.setX = (mode) => { state.xMode = mode; renderAll(); };
   debug.render = () => renderAll();
-  debug.zoom = (lo, hi, key = 'loss') => state.charts[key].dispatchAction({ type: 'dataZoom', startValue: lo, endValue: hi });
-  debug.chartSeries = (key) => (state.charts[key] ? state.charts[key].getOption().series : []).map((s) => ({
-    name: s.name, points: s.data.length, marks: (s.markLine && s.markLine.data || []).map((m) => m.name) }));
+  debug.zoom = (lo, hi, key = 'loss') => charts.instance(key).dispatchAction({ type: 'dataZoom', startValue: lo, endValue: hi });
+  debug.chartSeries = (key) => charts.drawn(key);
+  debug.points = (key) => charts.points(key);
+  debug.chart = (key) => charts.instance(key);
+  debug.translate = (text, lang) => window.learnsysMessages.translate(text, lang || state.lang, t);
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
 })();

@@ -14,6 +14,11 @@ window.learnsysI18n = {
     checkpoint: 'checkpoint', resume: 'resume', divergence: 'divergence', input: 'input', output: 'prediction',
     train: 'train', search: 'search', landscape: 'landscape', no_view: 'no view for this artifact', of: 'of',
     epoch_mean: 'epoch mean', spec: 'Run spec', log_scale: 'log scale (loss)',
+    step_n: 'step {n}', progress: 'step {n} of {total}', epoch: 'epoch', epochs_n: '{n} epochs', x_axis: 'x axis:',
+    x_step: 'steps', x_epoch: 'epochs', chart_grad: 'Gradients ∂loss/∂parameter', events: 'Events', compare: 'overlay',
+    train_rows: 'train {n} rows', dev_rows: 'dev {n} rows', dev_indices: 'dev rows', points: 'points',
+    search_name: 'search {params}', full_batch: 'full batch', sgd_batch: 'batch {n} (SGD)', batch_n: 'batch {n}',
+    start: 'start', end: 'end', stop: 'stop', error: 'error',
   },
   zh: {
     subtitle: '数据集 → 模型 → 训练 → 推理', language: '语言', runs: '训练记录',
@@ -27,5 +32,10 @@ window.learnsysI18n = {
     checkpoint: '检查点', resume: '断点重开', divergence: '发散', input: '输入', output: '预测值',
     train: '训练', search: '搜索', landscape: '损失曲面', no_view: '此结果没有可用的视图', of: '/',
     epoch_mean: '每轮平均', spec: '运行配置', log_scale: '对数坐标（损失）',
+    step_n: '第 {n} 步', progress: '第 {n} 步，共 {total} 步', epoch: '轮次', epochs_n: '{n} 轮', x_axis: '横轴：',
+    x_step: '步数', x_epoch: '轮次', chart_grad: '梯度 ∂loss/∂参数', events: '事件', compare: '叠加比较',
+    train_rows: '训练集 {n} 行', dev_rows: '验证集 {n} 行', dev_indices: '验证集的行', points: '个点',
+    search_name: '穷举搜索 {params}', full_batch: '全批量', sgd_batch: '批大小 {n}（SGD）', batch_n: '批大小 {n}',
+    start: '开始', end: '结束', stop: '停止', error: '错误',
   },
 };

@@ -4,7 +4,11 @@
 //   graph     lecture 4: the computational graph, each node's value and gradient, stepped backward
 // Contract with app.js: window.learnsysViews[name](element, data, {echarts, lang, runId, api});
 // window.learnsysViews.onLang(lang) re-renders every mounted view in the new language.
-// No inline scripts or styles (the page's CSP): styles are set through the CSSOM.
+// ctx.follow(names, fn) (optional) calls fn({name: [[step, value], ...]}) with a run's new
+// metric rows as they arrive: the landscape draws its path from the 'param/<name>' rows live.
+// Numbers and tooltips come from format.js (window.learnsysFormat), loaded before this file.
+// No inline scripts or styles (the page's CSP): styles are set through the CSSOM, tooltips
+// are DOM nodes.
 (function () {
   'use strict';
 
@@ -22,7 +26,8 @@
       before_backward: 'Forward pass done; no gradient yet.', reached: 'reached', of: 'of',
       collapsed_hint: 'Large graph: modules are drawn as boxes; click a box to expand it, click a node inside to fold it.',
       sample: 'sample', prediction: 'prediction', input: 'input', target: 'target', param: 'parameter', op: 'operation',
-      module: 'module', nodes: 'nodes', explained: 'of the path\'s variance',
+      module: 'module', nodes: 'nodes', explained: 'of the path\'s variance', step_n: 'step {n}',
+      methods: { statistics: 'sufficient statistics (closed form)', vmap: 'vmap (batched evaluation)', compiled: 'torch.compile' },
     },
     zh: {
       search: '穷举搜索', landscape: '损失曲面', graph: '计算图',
@@ -37,7 +42,8 @@
       before_backward: '前向传播已完成，尚无梯度。', reached: '到达', of: '/',
       collapsed_hint: '计算图较大：模块画成方框；点击方框展开，点击其中的节点收起。',
       sample: '样本', prediction: '预测', input: '输入', target: '目标', param: '参数', op: '运算',
-      module: '模块', nodes: '个节点', explained: '的路径方差',
+      module: '模块', nodes: '个节点', explained: '的路径方差', step_n: '第 {n} 步',
+      methods: { statistics: '充分统计量（闭式解）', vmap: 'vmap 批量求值', compiled: 'torch.compile 编译' },
     },
   };
   let lang = 'en';
@@ -45,11 +51,13 @@
   const debug = { views: {}, graph: null };
   window.learnsysLectureDebug = debug;
 
+  const F = window.learnsysFormat;
   const t = (k) => (TEXT[lang] || TEXT.en)[k] || TEXT.en[k] || k;
-  const fmt = (v) => (v === null || v === undefined || Number.isNaN(v) ? '–'
-    : typeof v === 'number' ? (Number.isInteger(v) && Math.abs(v) < 1e6 ? String(v) : Number(v).toPrecision(5)) : String(v));
-  // axis ticks: five significant digits without trailing zeros (0.5, not 0.50000)
-  const fmtAxis = (v) => String(Number(Number(v).toPrecision(5)));
+  const stepN = (n) => t('step_n').replace('{n}', F.int(n));
+  const method = (name) => t('methods')[name] || name;
+  // values: six significant digits, no padding (2.1, not 2.1000); 8.2e7 for large ones
+  const fmt = (v) => (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) < 1e6 ? String(v) : F.num(v, 6));
+  const fmtAxis = F.axisNum;
 
   // -- small DOM helpers -------------------------------------------------------------------
   function add(parent, tag, text, cls) {
@@ -78,19 +86,42 @@
     return out;
   }
 
-  // -- a loss surface on value axes (custom rects), with an optional path -------------------
+  // -- a loss surface on value axes (custom rects), or a loss curve, with an optional path ----
+  const PATH = '#d62728';
+  function tip(head, pairs) { return F.tooltip(head, pairs.map(([name, value]) => ({ name, value }))); }
+  function pathSeries(spec) { // path, start and end: updated in place as a live path grows (setPath)
+    return [
+      { id: 'path', type: 'line', name: t('path'), data: [], symbolSize: 4, showSymbol: true, lineStyle: { color: PATH, width: 1.5 },
+        itemStyle: { color: PATH }, z: 5, emphasis: { disabled: true } },
+      { id: 'start', type: 'scatter', name: t('start'), data: [], symbolSize: 10, z: 6,
+        itemStyle: { color: '#fff', borderColor: '#1f2328', borderWidth: 2 } },
+      // a dot centred on the last point (ECharts' pin symbol stands above its point)
+      { id: 'end', type: 'scatter', name: t('end'), data: [], symbol: 'circle', symbolSize: 12, z: 7,
+        itemStyle: { color: PATH, borderColor: '#fff', borderWidth: 2 } },
+    ];
+  }
+  function setPath(chart, pts) {
+    chart.setOption({ series: [{ id: 'path', data: pts }, { id: 'start', data: pts.slice(0, 1) }, { id: 'end', data: pts.slice(-1) }] },
+      { lazyUpdate: true });
+  }
+  function grid(right) { return { left: 12, right, top: 52, bottom: 36, containLabel: true }; }
+  function axis(name, lo, hi, extra) {
+    return F.valueAxis(name, Object.assign({ min: lo, max: hi, scale: true, axisLine: { onZero: false },
+      axisLabel: { formatter: fmtAxis, showMinLabel: false, showMaxLabel: false, hideOverlap: true } }, extra || {}));
+  }
+
   function surface(m, parent, spec) {
-    // spec: {xs, ys, z (rows over ys), xName, yName, lossName, path: {x, y, steps}, best: [x, y]}
-    const chart = plot(m, parent, 380);
+    // spec: {xs, ys, z (rows over ys), xName, yName, lossName, path: true|false, best: [x, y]}
+    const chart = plot(m, parent, 400);
     const flat = finite(spec.z.flat());
-    const lo = Math.min(...flat); const hi = Math.max(...flat);
+    const lo = flat.length ? Math.min(...flat) : 0; const hi = flat.length ? Math.max(...flat) : 1;
     const useLog = lo > 0 && hi / lo > 100;
     const colour = (v) => (useLog ? Math.log10(v) : v);
     const xe = edges(spec.xs); const ye = edges(spec.ys);
     const cells = [];
     spec.z.forEach((row, j) => row.forEach((v, i) => { if (v !== null && Number.isFinite(v)) cells.push([spec.xs[i], spec.ys[j], v, i, j, colour(v)]); }));
     const series = [{
-      type: 'custom', name: spec.lossName, data: cells, encode: { x: 0, y: 1 }, silent: false,
+      id: 'surface', type: 'custom', name: spec.lossName, data: cells, encode: { x: 0, y: 1 }, silent: false,
       renderItem(params, api) {
         const i = api.value(3); const j = api.value(4);
         const p0 = api.coord([xe[i], ye[j]]); const p1 = api.coord([xe[i + 1], ye[j + 1]]);
@@ -98,50 +129,42 @@
           width: Math.abs(p1[0] - p0[0]) + 0.5, height: Math.abs(p1[1] - p0[1]) + 0.5 }, style: { fill: api.visual('color') } };
       },
     }];
-    if (spec.path && spec.path.x && spec.path.x.length) {
-      const pts = spec.path.x.map((x, k) => [x, spec.path.y[k], spec.path.steps ? spec.path.steps[k] : k]);
-      series.push({ type: 'line', name: t('path'), data: pts, symbolSize: 3, lineStyle: { color: '#d62728', width: 1.5 },
-        itemStyle: { color: '#d62728' }, z: 5 });
-      series.push({ type: 'scatter', name: t('start'), data: [pts[0]], symbolSize: 10, itemStyle: { color: '#fff', borderColor: '#000' }, z: 6 });
-      series.push({ type: 'scatter', name: t('end'), data: [pts[pts.length - 1]], symbol: 'pin', symbolSize: 18, itemStyle: { color: '#d62728' }, z: 6 });
-    }
-    if (spec.best) series.push({ type: 'scatter', name: t('best'), data: [spec.best], symbol: 'diamond', symbolSize: 14, itemStyle: { color: '#ff7f0e' }, z: 6 });
-    chart.setOption({
-      animation: false,
-      grid: { left: 70, right: 110, top: 30, bottom: 50 },
+    if (spec.path) series.push(...pathSeries(spec));
+    if (spec.best) series.push({ id: 'best', type: 'scatter', name: t('best'), data: [spec.best], symbol: 'diamond', symbolSize: 14, itemStyle: { color: '#ff7f0e' }, z: 6 });
+    const [vlo, vhi] = lo === hi ? [colour(lo) - 1, colour(hi) + 1] : [colour(lo), colour(hi)]; // a flat surface: one colour
+    chart.setOption(Object.assign(F.base(), {
+      grid: grid(120),
       legend: { top: 0, data: series.slice(1).map((s) => s.name) },
-      tooltip: { trigger: 'item', formatter: (p) => (p.seriesType === 'custom'
-        ? `${spec.xName} = ${fmt(p.value[0])}<br>${spec.yName} = ${fmt(p.value[1])}<br>${spec.lossName} = ${fmt(p.value[2])}`
-        : `${p.seriesName}<br>${spec.xName} = ${fmt(p.value[0])}<br>${spec.yName} = ${fmt(p.value[1])}<br>${t('step')} ${fmt(p.value[2])}`) },
-      xAxis: { type: 'value', name: spec.xName, nameLocation: 'middle', nameGap: 28, min: xe[0], max: xe[xe.length - 1], scale: true,
-        axisLabel: { formatter: (v) => fmtAxis(v), showMinLabel: false, showMaxLabel: false } },
-      yAxis: { type: 'value', name: spec.yName, nameLocation: 'middle', nameGap: 50, min: ye[0], max: ye[ye.length - 1], scale: true,
-        axisLabel: { formatter: (v) => fmtAxis(v), showMinLabel: false, showMaxLabel: false } },
-      visualMap: { type: 'continuous', seriesIndex: 0, dimension: 5, min: colour(lo), max: colour(hi), right: 5, top: 'middle',
-        text: [useLog ? `log₁₀ ${spec.lossName}` : spec.lossName, ''], calculable: true,
-        inRange: { color: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'] } },
+      tooltip: Object.assign(F.base().tooltip, { trigger: 'item', formatter: (p) => (p.seriesType === 'custom'
+        ? tip(null, [[spec.xName, fmt(p.value[0])], [spec.yName, fmt(p.value[1])], [spec.lossName, fmt(p.value[2])]])
+        : tip(p.value.length > 2 ? `${p.seriesName} · ${stepN(p.value[2])}` : p.seriesName,
+          [[spec.xName, fmt(p.value[0])], [spec.yName, fmt(p.value[1])]])) }),
+      xAxis: axis(spec.xName, xe[0], xe[xe.length - 1], { nameLocation: 'middle', nameGap: 26 }),
+      yAxis: axis(spec.yName, ye[0], ye[ye.length - 1]),
+      visualMap: { type: 'continuous', seriesIndex: 0, dimension: 5, min: vlo, max: vhi, right: 5, top: 'middle',
+        text: [useLog ? `log₁₀ ${spec.lossName}` : spec.lossName, ''], calculable: true, itemWidth: 14,
+        formatter: (v) => F.num(v, 3), inRange: { color: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'] } },
       series,
-    });
+    }));
     return chart;
   }
 
   function curve(m, parent, spec) {
-    // spec: {xs, ys, xName, lossName, path: {x, loss, steps}, best: [x, loss]}
-    const chart = plot(m, parent, 320);
-    const series = [{ type: 'line', name: spec.lossName, data: spec.xs.map((x, i) => [x, spec.ys[i]]), showSymbol: spec.xs.length <= 60, symbolSize: 4 }];
-    if (spec.path && spec.path.x && spec.path.x.length) {
-      const pts = spec.path.x.map((x, k) => [x, spec.path.loss[k], spec.path.steps ? spec.path.steps[k] : k]);
-      series.push({ type: 'line', name: t('path'), data: pts, symbolSize: 5, lineStyle: { color: '#d62728', width: 1 }, itemStyle: { color: '#d62728' } });
-      series.push({ type: 'scatter', name: t('end'), data: [pts[pts.length - 1]], symbol: 'pin', symbolSize: 18, itemStyle: { color: '#d62728' } });
-    }
-    if (spec.best) series.push({ type: 'scatter', name: t('best'), data: [spec.best], symbol: 'diamond', symbolSize: 14, itemStyle: { color: '#ff7f0e' } });
-    chart.setOption({
-      animation: false, grid: { left: 70, right: 30, top: 30, bottom: 50 }, legend: { top: 0 },
-      tooltip: { trigger: 'item', formatter: (p) => `${spec.xName} = ${fmt(p.value[0])}<br>${spec.lossName} = ${fmt(p.value[1])}${p.value.length > 2 ? `<br>${t('step')} ${p.value[2]}` : ''}` },
-      xAxis: { type: 'value', name: spec.xName, nameLocation: 'middle', nameGap: 28, scale: true },
-      yAxis: { type: 'value', name: spec.lossName, nameLocation: 'middle', nameGap: 50, scale: true },
+    // spec: {xs, ys, xName, lossName, path: true|false, best: [x, loss]}
+    const chart = plot(m, parent, 340);
+    const series = [{ id: 'surface', type: 'line', name: spec.lossName, data: spec.xs.map((x, i) => [x, spec.ys[i]]),
+      showSymbol: spec.xs.length <= 60, symbolSize: 4, emphasis: { disabled: true } }];
+    if (spec.path) series.push(...pathSeries(spec));
+    if (spec.best) series.push({ id: 'best', type: 'scatter', name: t('best'), data: [spec.best], symbol: 'diamond', symbolSize: 14, itemStyle: { color: '#ff7f0e' }, z: 6 });
+    chart.setOption(Object.assign(F.base(), {
+      grid: grid(30), legend: { top: 0 },
+      tooltip: Object.assign(F.base().tooltip, { trigger: 'axis', axisPointer: { type: 'line' }, formatter: (ps) => F.tooltip(
+        `${spec.xName} = ${fmt(ps[0].value[0])}`, ps.map((p) => ({ color: F.colorOf(p), name: p.seriesName,
+          value: `${fmt(p.value[1])}${p.value.length > 2 ? ` · ${stepN(p.value[2])}` : ''}` }))) }),
+      xAxis: axis(spec.xName, undefined, undefined, { nameLocation: 'middle', nameGap: 26, axisLabel: { formatter: fmtAxis, hideOverlap: true } }),
+      yAxis: axis(spec.lossName, undefined, undefined, { axisLabel: { formatter: fmtAxis, hideOverlap: true } }),
       series,
-    });
+    }));
     return chart;
   }
 
@@ -151,7 +174,7 @@
     const lossName = (d.loss || 'loss').toUpperCase();
     add(el, 'h3', `${t('search')} · ${d.model} · ${d.data}`);
     const bestText = Object.entries(d.best.point).map(([k, v]) => `${k} = ${fmt(v)}`).join(', ');
-    add(el, 'p', `${t('best')}: ${bestText}, ${lossName} = ${fmt(d.best.loss)} · ${d.evaluated} ${t('points')} · ${t('method')} ${d.method}` +
+    add(el, 'p', `${t('best')}: ${bestText}, ${lossName} = ${fmt(d.best.loss)} · ${F.int(d.evaluated)} ${t('points')} · ${t('method')}: ${method(d.method)}` +
       ` · ${fmt(d.seconds)} ${t('seconds')}${d.partial ? ` · ${t('partial')}` : ''}`, 'hint');
     if (d.kind === 'curve') {
       const a = d.axes[0];
@@ -195,61 +218,106 @@
   }
 
   // -- lectures 2-3: landscape ---------------------------------------------------------------
+  // An exact landscape (1-2 scalars) of a run that trains is drawn live: the path grows with
+  // each step's 'param/<name>' rows from the page's event stream (ctx.follow), and the
+  // artifact, which the run rewrites every half second or so, is fetched once a second for
+  // the exact losses along the path and a new surface when the path left the old one.
   function viewLandscape(m) {
     const d = m.data; const el = m.el;
     const lossName = (d.loss || 'loss').toUpperCase();
     add(el, 'h3', t('landscape'));
     if (d.live) add(el, 'p', t('live'), 'hint live');
-    if (d.kind === 'exact') {
-      const path = d.path || { x: [], y: [], loss: [], steps: [] };
-      const n = path.x.length;
-      const holder = add(el, 'div');
-      const draw = (k) => {
-        m.charts.forEach((c) => c.dispose()); m.charts = []; holder.textContent = '';
-        const cut = { x: path.x.slice(0, k), y: (path.y || []).slice(0, k), loss: (path.loss || []).slice(0, k), steps: (path.steps || []).slice(0, k) };
-        if (d.axes.length === 1) {
-          curve(m, holder, { xs: d.axes[0].values, ys: d.losses, xName: d.axes[0].name, lossName, path: cut });
-        } else {
-          surface(m, holder, { xs: d.axes[0].values, ys: d.axes[1].values, z: d.losses, xName: d.axes[0].name,
-            yName: d.axes[1].name, lossName, path: cut });
-        }
-        debug.views.landscape = { kind: d.kind, pathShown: k, pathPoints: n, step: d.step, live: !!d.live };
-      };
-      if (n > 1) {
-        const row = add(el, 'label', null, 'lecture-slider');
-        add(row, 'span', `${t('show_path_to')} `);
-        const slider = add(row, 'input');
-        slider.type = 'range'; slider.min = '1'; slider.max = String(n); slider.value = String(m.pathShown || n);
-        const out = add(row, 'output');
-        const show = () => { const k = Number(slider.value); m.pathShown = k === n ? null : k; out.textContent = ` ${t('step')} ${path.steps[k - 1]}`; draw(k); };
-        slider.addEventListener('input', show);
-        el.append(holder);
-        show();
-      } else draw(n);
-    } else {
+    if (d.kind === 'exact') exactLandscape(m, d, el, lossName);
+    else {
       add(el, 'p', t('random_plane'), 'hint');
       surface(m, el, { xs: d.axes[0].values, ys: d.axes[1].values, z: d.losses, xName: d.axes[0].label || 'α',
         yName: d.axes[1].label || 'β', lossName, best: [0, 0] });
       if (d.pca) {
         add(el, 'p', `${t('pca_plane')}: ${(100 * (d.pca.explained[0] + d.pca.explained[1])).toFixed(1)}% ${t('explained')}`, 'hint');
-        surface(m, el, { xs: d.pca.axes[0].values, ys: d.pca.axes[1].values, z: d.pca.losses, xName: d.pca.axes[0].label,
-          yName: d.pca.axes[1].label, lossName, path: d.pca.path });
+        const c = surface(m, el, { xs: d.pca.axes[0].values, ys: d.pca.axes[1].values, z: d.pca.losses, xName: d.pca.axes[0].label,
+          yName: d.pca.axes[1].label, lossName, path: true });
+        const p = d.pca.path || { x: [], y: [] };
+        setPath(c, p.x.map((x, k) => [x, p.y[k], p.steps ? p.steps[k] : k]));
       }
       debug.views.landscape = { kind: d.kind, charts: m.charts.length, pca: !!d.pca };
     }
-    if (d.live && m.ctx.api && !m.polling) { // the LiveLandscape callback rewrites the artifact: follow it
-      m.polling = setInterval(async () => {
-        if (!m.el.isConnected) { clearInterval(m.polling); return; }
-        try {
-          const fresh = await m.ctx.api(`api/runs/${encodeURIComponent(m.ctx.runId)}/artifacts/landscape`);
-          if (fresh.step !== m.data.step || fresh.live !== m.data.live) {
-            m.data = fresh;
-            if (!fresh.live) { clearInterval(m.polling); m.polling = null; }
-            render(m);
+    if (d.live && m.ctx.api && !m.polling) m.polling = setInterval(() => poll(m), 1000);
+  }
+
+  function exactLandscape(m, d, el, lossName) {
+    const one = d.axes.length === 1;
+    const xs = d.axes[0].values;
+    // the loss at w on the stored curve (for live points until the artifact has their exact loss)
+    const lossAt = (w) => {
+      if (!one || w < xs[0] || w > xs[xs.length - 1]) return null;
+      let i = 1; while (i < xs.length - 1 && xs[i] < w) i += 1;
+      const a = d.losses[i - 1]; const b = d.losses[i];
+      return a === null || b === null ? null : a + (b - a) * (w - xs[i - 1]) / (xs[i] - xs[i - 1]);
+    };
+    m.stored = storedPath(d);
+    m.tail = (m.tail || []).filter((p) => p[2] > (d.step ?? -Infinity));
+    const points = () => m.stored.concat(m.tail);
+    const row = add(el, 'label', null, 'lecture-slider');
+    add(row, 'span', `${t('show_path_to')} `);
+    const slider = add(row, 'input'); slider.type = 'range'; slider.min = '1';
+    const out = add(row, 'output');
+    const chart = one
+      ? curve(m, el, { xs, ys: d.losses, xName: d.axes[0].name, lossName, path: true })
+      : surface(m, el, { xs, ys: d.axes[1].values, z: d.losses, xName: d.axes[0].name, yName: d.axes[1].name, lossName, path: true });
+    const show = () => {
+      const pts = points(); const n = pts.length;
+      slider.max = String(Math.max(1, n));
+      const k = m.pathShown ? Math.min(m.pathShown, n) : n;
+      slider.value = String(k); row.hidden = n < 2;
+      out.textContent = n ? ` ${stepN(pts[k - 1][2])}` : '';
+      setPath(chart, pts.slice(0, k));
+      debug.views.landscape = { kind: d.kind, pathShown: k, pathPoints: n, step: n ? pts[n - 1][2] : m.data.step,
+        artifactStep: m.data.step, live: !!m.data.live, tail: m.tail.length };
+    };
+    slider.addEventListener('input', () => { const k = Number(slider.value); m.pathShown = k >= points().length ? null : k; show(); });
+    m.showPath = show;
+    if (d.live && m.ctx.follow && !m.unfollow) { // each step's parameters, as the run records them
+      const names = d.params.map((p) => `param/${p}`);
+      const pending = new Map(); // step -> {name: value}
+      m.unfollow = m.ctx.follow(names, (rows) => {
+        if (!m.el.isConnected) { m.unfollow(); return; }
+        for (const [name, list] of Object.entries(rows)) {
+          for (const [step, v] of list) {
+            const at = pending.get(step) || {}; at[name] = v; pending.set(step, at);
           }
-        } catch (e) { /* the next tick tries again */ }
-      }, 1000);
+        }
+        const last = points().length ? points()[points().length - 1][2] : -Infinity;
+        for (const [step, at] of [...pending.entries()].sort((a, b) => a[0] - b[0])) {
+          if (names.some((n) => !(n in at))) continue;
+          pending.delete(step);
+          if (step <= last || at[names[0]] === null) continue;
+          const w = at[names[0]];
+          m.tail.push([w, one ? lossAt(w) : at[names[1]], step]);
+        }
+        if (m.showPath) m.showPath();
+      });
     }
+    show();
+  }
+
+  function storedPath(d) { // [[x, y or loss, step], ...]
+    const p = d.path || { x: [], y: [], loss: [], steps: [] }; const one = d.axes.length === 1;
+    return p.x.map((x, k) => [x, one ? (p.loss || [])[k] : p.y[k], (p.steps || [])[k]]);
+  }
+  async function poll(m) {
+    if (!m.el.isConnected) { clearInterval(m.polling); m.polling = null; return; }
+    try {
+      const fresh = await m.ctx.api(`api/runs/${encodeURIComponent(m.ctx.runId)}/artifacts/landscape`);
+      if (fresh.step === m.data.step && fresh.live === m.data.live) return;
+      const sameSurface = fresh.kind === 'exact' && fresh.live && JSON.stringify(fresh.axes) === JSON.stringify(m.data.axes);
+      m.data = fresh;
+      if (!fresh.live) { clearInterval(m.polling); m.polling = null; if (m.unfollow) { m.unfollow(); m.unfollow = null; } }
+      if (sameSurface && m.showPath) { // only the path changed: its exact losses replace the live estimates
+        m.stored = storedPath(fresh);
+        m.tail = (m.tail || []).filter((q) => q[2] > fresh.step);
+        m.showPath();
+      } else render(m);
+    } catch (e) { /* the next tick tries again */ }
   }
 
   // -- lecture 4: graph ----------------------------------------------------------------------
@@ -305,7 +373,8 @@
     m.expanded = m.expanded || new Set();
     m.visited = m.visited === undefined ? 0 : m.visited;
     add(el, 'h3', `${t('graph')}${d.model ? ` · ${d.model}` : ''}`);
-    add(el, 'p', `${t('sample')}: x = ${JSON.stringify(d.sample.x)}, y = ${JSON.stringify(d.sample.y)} · ${t('prediction')} ${JSON.stringify(d.prediction)} · ${t('loss')} ${fmt(d.loss)} · ${d.nodes.length} ${t('nodes')}`, 'hint');
+    const js = (v) => JSON.stringify(v, (k, x) => (typeof x === 'number' ? Number(x.toPrecision(6)) : x)); // 4.12, not 4.119999885559082
+    add(el, 'p', `${t('sample')}: x = ${js(d.sample.x)}, y = ${js(d.sample.y)} · ${t('prediction')} ${js(d.prediction)} · ${t('loss')} ${fmt(d.loss)} · ${d.nodes.length} ${t('nodes')}`, 'hint');
     add(el, 'p', t('backward_hint'), 'hint');
     if (d.collapsed) add(el, 'p', t('collapsed_hint'), 'hint');
     const bar = add(el, 'div', null, 'lecture-controls');
@@ -336,14 +405,15 @@
           itemStyle: { color: KIND_COLOUR[n.kind] || '#fff', borderColor: n.id === current ? '#d62728' : (done ? '#e6550d' : '#888'),
             borderWidth: n.id === current ? 4 : (done ? 2 : 1) },
           label: { show: true, formatter: lines.join('\n'), fontSize: 11, lineHeight: 14, color: '#222' },
-          tooltip: { formatter: () => (isGroup ? `${t('module')} ${n.label}: ${n.members.length} ${t('nodes')}`
-            : `${n.label} (${t(n.kind === 'loss' ? 'loss' : n.kind)})${n.module ? `<br>${t('module')} ${n.module}` : ''}<br>${t('value')} ${short(n.value)}<br>${t('grad')} ∂loss/∂node ${done ? short(n.grad) : '?'}`) },
+          tooltip: { formatter: () => (isGroup ? F.tooltip(`${t('module')} ${n.label}: ${n.members.length} ${t('nodes')}`, [])
+            : tip(`${n.label} (${t(n.kind === 'loss' ? 'loss' : n.kind)})`, [...(n.module ? [[t('module'), n.module]] : []),
+              [t('value'), short(n.value)], [`${t('grad')} ∂loss/∂node`, done ? short(n.grad) : '?']])) },
         };
       });
       const links = g.links.map((l) => ({ source: l.source, target: l.target,
         lineStyle: { color: reached.has(l.target) && reached.has(l.source) ? '#e6550d' : '#999', width: reached.has(l.target) ? 2 : 1 } }));
       chart.setOption({
-        animation: false, tooltip: {},
+        animation: false, textStyle: { fontFamily: F.FONT }, tooltip: F.base().tooltip,
         series: [{ type: 'graph', layout: 'none', roam: true, data, links, edgeSymbol: ['none', 'arrow'], edgeSymbolSize: 8,
           label: { position: 'inside' }, emphasis: { focus: 'adjacency' } }],
       }, true);

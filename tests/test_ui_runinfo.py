@@ -1,0 +1,69 @@
+"""The run fields the page needs beside a run's row (learnsys/ui/runinfo.py): train/dev rows
+and steps per epoch from the run folder's meta.json, a spec brief in the run list; null
+where a folder does not say (missing or damaged meta.json), never a 5xx."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message=".*httpx")
+    from starlette.testclient import TestClient
+
+from learnsys.ui.app import create_app
+
+LECTURE3 = ["--model", "linear-nobias", "--data", "lecture", "--lr", "0.01", "--epochs", "4", "--no-ui", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    import contextlib
+    import io
+
+    from learnsys.cli import main
+
+    runs = tmp_path_factory.mktemp("runinfo") / "runs"
+    args = [[*LECTURE3, "--batch-size", b, "--run-id", r] for r, b in
+            (("gd", "full"), ("sgd", "1"), ("mb", "2"), ("missing", "1"), ("not json", "1"))]
+    args.append(["--data", "synthetic-linear", "--data-args", "size=50", "--dev", "0.2", "--batch-size", "16",
+                 "--epochs", "1", "--no-ui", "--quiet", "--run-id", "dev"])
+    for a in args:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["train", *[x.replace(" ", "-") for x in a], "--runs-dir", str(runs)]) == 0
+    return runs
+
+
+@pytest.fixture(scope="module")
+def client(runs_dir):
+    with TestClient(create_app(runs_dir), base_url="http://127.0.0.1:8765") as c:
+        yield c
+
+
+def test_steps_per_epoch_and_rows(client):
+    # lecture data: 3 rows; full batch 1 step per epoch, SGD 3, batch 2 -> ceil(3/2) = 2
+    got = {r: client.get(f"/api/runs/{r}").json() for r in ("gd", "sgd", "mb", "dev")}
+    assert {r: (g["steps_per_epoch"], g["train_rows"], g["dev_rows"]) for r, g in got.items()} == {
+        "gd": (1, 3, 0), "sgd": (3, 3, 0), "mb": (2, 3, 0), "dev": (3, 40, 10)}
+    assert {r: g["total_steps"] / g["spec"]["epochs"] for r, g in got.items()} == {"gd": 1, "sgd": 3, "mb": 2, "dev": 3}
+    assert "folder" not in got["gd"]
+
+
+def test_run_list_has_a_brief_of_each_spec(client):
+    rows = {r["id"]: r["brief"] for r in client.get("/api/runs").json()}
+    assert rows["sgd"] == {"lr": 0.01, "batch_size": 1, "optimizer": "sgd", "epochs": 4, "steps": 0}
+    assert rows["gd"]["batch_size"] == "full"
+
+
+@pytest.mark.parametrize("damage", ["missing", "not json"])
+def test_a_damaged_meta_json_gives_nulls(client, runs_dir, damage):
+    run_id = damage.replace(" ", "-")
+    meta = runs_dir / run_id / "meta.json"
+    if damage == "missing":
+        meta.unlink()
+    else:
+        meta.write_text("{not json", encoding="utf-8")
+    r = client.get(f"/api/runs/{run_id}")
+    assert r.status_code == 200
+    assert (r.json()["steps_per_epoch"], r.json()["train_rows"]) == (None, None)

@@ -40,9 +40,10 @@ from starlette.staticfiles import StaticFiles
 
 from .. import __version__
 from ..errors import LearnsysError
+from ..json_floats import finite_json
 from ..store import RunStore, StoreError, check_run_id
 from .fanout import FeedHub
-from .feed import finite_json, run_stream
+from .feed import run_stream
 from .inputs import (INT64_MAX, BadRequest, beta_param, clamped_int_param, int_param, json_body, predict_rows,
                      replay_position, shown)
 from .predict import PredictionError, PredictWorker, WorkerUnavailable
@@ -52,6 +53,7 @@ from .security import SecurityMiddleware, is_loopback
 from .series import SeriesCache, buckets
 
 STATIC = Path(__file__).parent / "static"
+LECTURE_VIEWS = Path(__file__).parents[1] / "lectures" / "static" / "lectures.js"  # the lecture layer's page part
 MAX_WIDTH = 20_000          # pixels; more is certainly a mistake
 PREDICT_EXAMPLE = '{"rows": [[4.0], [5.0]]}'
 
@@ -245,9 +247,8 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
 
     def lectures(request: Request) -> Response:
         # The lecture views are optional: an empty script keeps the page free of 404s without them.
-        path = STATIC / "lectures.js"
-        if path.exists():
-            return FileResponse(path, media_type="text/javascript")
+        if LECTURE_VIEWS.exists():
+            return FileResponse(LECTURE_VIEWS, media_type="text/javascript")
         return Response("// no lecture views installed\n", media_type="text/javascript")
 
     async def error(request: Request, exc: HTTPException) -> Response:

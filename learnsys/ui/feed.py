@@ -35,6 +35,7 @@ import sqlite3
 import time
 from typing import AsyncIterator
 
+from ..json_floats import finite_json
 from ..store import StoreError
 from .fanout import BATCH_ROWS, THIN_ROWS, FeedHub, RunFeed, thin
 from .reader import StoreUnavailable
@@ -42,22 +43,11 @@ from .reader import StoreUnavailable
 HEARTBEAT_S = 15.0
 RETRY_MS = 1000         # how soon a browser reconnects
 
-__all__ = ["BATCH_ROWS", "THIN_ROWS", "finite_json", "run_stream", "sse", "thin"]
+__all__ = ["BATCH_ROWS", "THIN_ROWS", "run_stream", "sse", "thin"]
 
 
 def _num(v: float) -> float | None:
     return v if math.isfinite(v) else None
-
-
-def finite_json(obj):
-    """`obj` with every NaN/Inf float replaced by None: browsers' JSON.parse rejects NaN."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: finite_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite_json(v) for v in obj]
-    return obj
 
 
 def sse(data: dict, event: str, event_id: int | None = None) -> bytes:

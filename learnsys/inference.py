@@ -31,6 +31,13 @@ from .train.checkpoint import Checkpointer, parse_selector
 CHUNK_ROWS = 65_536   # predictions are made in chunks of this many rows (bounded memory)
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """Whether every value is finite. A NaN or an infinity makes the sum non-finite, so one
+    reduction (no (N, ...) bool tensor) answers the common case; a sum that overflowed from
+    large finite values is then checked value by value."""
+    return bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())
+
+
 class Predictor:
     def __init__(self, model: torch.nn.Module, scaler: Standardizer, meta: dict, step: int):
         self.model = model.eval()
@@ -71,7 +78,7 @@ class Predictor:
             else:
                 raise LearnsysError(f"Inputs of shape {tuple(x.shape)} do not fit the model, which takes rows of "
                                     f"shape {shape} (a tensor (N, {', '.join(map(str, shape))})).")
-        if not bool(torch.isfinite(x).all()):
+        if not _all_finite(x):
             raise LearnsysError("The inputs hold NaN or infinite values; every input must be a finite number.")
         return x
 

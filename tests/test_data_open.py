@@ -312,3 +312,24 @@ def test_synthetic_images_are_image_shaped_class_data(cli, runs_dir):
     r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--data", "synthetic-images", "--data-args",
             "depth=2")
     assert r.code == 2 and "Unknown data_args ['depth']" in r.err
+
+
+def test_tensor_predictions_refuse_non_finite_inputs_and_take_large_finite_ones(runs_dir):
+    """The finite check is one sum, then value by value only when the sum is not finite: a
+    NaN, an inf, or +inf and -inf together are refused; values whose sum overflows are not."""
+    from learnsys.errors import LearnsysError
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(30, 3, generator=g)
+    run = learnsys.fit("linear", (x, x.sum(1, keepdim=True)), epochs=2, runs_dir=runs_dir, run_id="f")
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        rows = x.clone()
+        rows[7, 1] = bad
+        with pytest.raises(LearnsysError, match="NaN or infinite"):
+            run.predict(rows)
+    both = x.clone()
+    both[0, 0], both[1, 0] = float("inf"), -float("inf")   # their sum is NaN, not inf
+    with pytest.raises(LearnsysError, match="NaN or infinite"):
+        run.predict(both)
+    huge = torch.full((4, 3), 3e38)                          # finite; their float32 sum overflows
+    assert run.predict(huge).shape == (4, 1)

@@ -35,6 +35,9 @@ class DivergenceGuard:
         self.first_loss: float | None = None
         self.rollbacks = 0
         self._snapshot: dict | None = None
+        # A loss at or below `limit` is fine: the loop's one comparison per step on the CPU
+        # (NaN fails it too). -inf until a finite first loss is known: check() decides then.
+        self.limit = -math.inf
 
     def due(self, step: int) -> bool:
         return self.mode != "off" and (step == 1 or step % self.every == 0)
@@ -45,12 +48,16 @@ class DivergenceGuard:
         value = loss if isinstance(loss, float) else float(loss.detach())
         if self.first_loss is None and math.isfinite(value):
             self.first_loss = value
+            self._set_limit()
         if not math.isfinite(value):
             return f"loss is {value}"
         limit = self.explode * max(self.first_loss or 0.0, 1e-6)
         if value > limit:
             return f"loss {value:.4g} exceeds {self.explode:g}x the first loss ({self.first_loss:.4g})"
         return None
+
+    def _set_limit(self) -> None:
+        self.limit = -math.inf if self.first_loss is None else self.explode * max(self.first_loss, 1e-6)
 
     @property
     def has_snapshot(self) -> bool:
@@ -96,5 +103,6 @@ class DivergenceGuard:
 
     def load_state_dict(self, state: dict) -> None:
         self.first_loss = state["first_loss"]
+        self._set_limit()
         self.rollbacks = state["rollbacks"]
         self._snapshot = state.get("snapshot")  # None: the loop snapshots the loaded state itself

@@ -138,7 +138,12 @@ class Trainer:
         early_on_train = self.early_stop is not None and not self.early_stop.on_dev
         torch_order = spec.shuffle == "torch"  # DataLoader(shuffle=True)'s order, drawn at each epoch start
         feed.torch_seed = p.order_seed if torch_order else None
-        per_step_hook = self.callbacks.handles("on_step")
+        per_step_hook, epoch_hook = self.callbacks.handles("on_step"), self.callbacks.handles("on_epoch_end")
+        guard = self.guard
+        guard_each_step = guard.every == 1 and dist is None  # the CPU: one comparison a step, check() when it fails
+        checkpoint_every, eval_every, pace = spec.checkpoint_every, spec.eval_every, spec.pace
+        dev_each_epoch, dev_every_n = self.dev is not None and eval_every == 0, self.dev is not None and eval_every > 0
+        best_each_epoch = self.keep_best is not None and not self.keep_best.on_dev  # --keep-best train/loss
         pace_start, pace_step0 = time.perf_counter(), p.step
         self._last_checkpoint = time.monotonic()  # the start (or the checkpoint resumed from) counts as one
         self.completed = p.step
@@ -181,8 +186,8 @@ class Trainer:
                 scheduler.step()
             p.step += 1
             p.batch += 1
-            recorder.record(p.step, loss, optimizer.param_groups[0]["lr"],
-                            None if accuracy is None else accuracy(y_pred, yb), grad_norm)
+            loss_value = recorder.record(p.step, loss, optimizer.param_groups[0]["lr"],
+                                         None if accuracy is None else accuracy(y_pred, yb), grad_norm)
             if per_step_hook:  # only when a callback asks for it: a call per step costs about a microsecond
                 emit("on_step", self, {"step": p.step, "loss": loss, "inputs": xb, "target": yb})
 
@@ -191,16 +196,17 @@ class Trainer:
                 recorder.epoch_end(p.step)
                 p.epoch += 1
                 p.batch = 0
-                if self.dev is not None and spec.eval_every == 0:
+                if dev_each_epoch:
                     self.evaluate()
-                if self.keep_best is not None and not self.keep_best.on_dev:  # --keep-best train/loss: the epoch's mean
+                if best_each_epoch:  # the epoch's mean train loss
                     self._keep_if_best(self._epoch_loss())
                 if plateau:  # ReduceLROnPlateau: the dev loss, else this epoch's mean train loss
                     scheduler.step(p.last_dev_loss if p.last_dev_loss is not None else self._epoch_loss())
                 elif scheduler is not None and not per_step_scheduler:
                     scheduler.step()
-                emit("on_epoch_end", self, {"epoch": p.epoch, "step": p.step})
-            if self.dev is not None and spec.eval_every and p.step % spec.eval_every == 0:
+                if epoch_hook:  # with full batches every step ends an epoch: no call when nobody listens
+                    emit("on_epoch_end", self, {"epoch": p.epoch, "step": p.step})
+            if dev_every_n and p.step % eval_every == 0:
                 self.evaluate()
             control = dist is not None and (p.step == 1 or p.step % CONTROL_EVERY == 0)  # the guard's steps too
             if control:  # what every rank must decide alike: on the loss averaged over ranks, and stops
@@ -212,8 +218,8 @@ class Trainer:
                 why = self.early_stop.update(value, p.step)
                 if why is not None:
                     self._stop_reason, self._stop_status = why, "finished"  # done, not interrupted
-            if self.guard.due(p.step):
-                why = self.guard.check(recorder.latest_loss() if dist is None else shared_loss)
+            if not (guard_each_step and loss_value <= guard.limit) and guard.due(p.step):
+                why = guard.check(loss_value if dist is None else shared_loss)
                 if why is not None:
                     self._flush()
                     if self.guard.mode == "warn":
@@ -227,7 +233,7 @@ class Trainer:
                         lrs = self.guard.rollback(model, optimizer, scheduler)
                         self._event("divergence", f"Divergence at step {p.step}: {why}; rolled back to the last "
                                     f"checkpoint's weights, lr now {lrs[0]:.4g}.", {"lr": lrs})
-            if p.step % spec.checkpoint_every == 0:
+            if p.step % checkpoint_every == 0:
                 # Written only when the last checkpoint is at least checkpoint_seconds old: a run of
                 # tiny fast steps should not fsync several times a second. Which steps get written
                 # never changes the numbers (a resume from any of them is exact).
@@ -237,8 +243,8 @@ class Trainer:
                 # The guard's rollback target: the state at the last *scheduled* checkpoint step, so
                 # it is the same whether or not the run was stopped or resumed in between.
                 self.guard.snapshot(model, optimizer, scheduler)
-            if spec.pace:
-                delay = pace_start + (p.step - pace_step0) / spec.pace - time.perf_counter()
+            if pace:
+                delay = pace_start + (p.step - pace_step0) / pace - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
             if recorder.due():

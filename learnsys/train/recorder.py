@@ -89,11 +89,13 @@ class MetricRecorder:
         self._last_flush = time.perf_counter()
 
     def record(self, step: int, loss: torch.Tensor, lr: float, accuracy: torch.Tensor | None = None,
-               grad_norm: torch.Tensor | None = None) -> None:
-        """The hot path: called once per optimiser step."""
+               grad_norm: torch.Tensor | None = None) -> float | torch.Tensor:
+        """The hot path: called once per optimiser step. Returns the loss as recorded (a float on
+        the CPU, a detached device tensor elsewhere), for the guard to read without another call."""
         if not self._losses:
             self._first_step = step
-        self._losses.append(loss.item() if self.on_cpu else loss.detach())
+        value = loss.item() if self.on_cpu else loss.detach()
+        self._losses.append(value)
         self._lrs.append(lr)
         if accuracy is not None:
             self._accuracies.append(accuracy.item() if self.on_cpu else accuracy.detach())
@@ -101,7 +103,7 @@ class MetricRecorder:
             self._grad_norms.append(grad_norm.item() if self.on_cpu else grad_norm.detach())
         if self._views:
             if self.on_cpu:  # one list per step (fewer objects for the garbage collector to track)
-                row = [value for view in self._views for value in view.tolist()]   # P floats
+                row = [v for view in self._views for v in view.tolist()]           # P floats
                 for p, one_value, zeros in self._grad_readers:
                     g = p.grad
                     if g is None:
@@ -111,7 +113,7 @@ class MetricRecorder:
                     else:
                         row.extend(g.reshape(-1).tolist())
                 self._param_rows.append(row)                                    # 2P floats
-                return
+                return value
             row = len(self._losses) - 1
             if row == self._param_buf.shape[0]:  # a caller that records past max_rows without flushing
                 self._param_buf = torch.cat([self._param_buf, self._param_buf])
@@ -119,6 +121,7 @@ class MetricRecorder:
             torch.cat(self._views, out=self._param_buf[row])                   # (P,)
             torch.cat([p.grad.reshape(-1) if p.grad is not None else torch.zeros_like(v)
                        for p, v in zip(self._params, self._views)], out=self._grad_buf[row])   # (P,)
+        return value
 
     def latest(self, name: str) -> float:
         """The last recorded value of a per-step train metric (train/loss, train/accuracy)."""

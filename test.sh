@@ -5,7 +5,7 @@
 # are checked against its copies) besides the test tools.
 set -euo pipefail
 cd "$(dirname "$0")"
-if ! python3 -c "import torch, pytest, playwright, httpx, starlette, uvicorn, rich, tomli_w, sklearn, matplotlib, tensorboard, xxhash, safetensors, onnx, onnxscript, onnxruntime, learnsys.cli" 2>/dev/null \
+if ! python3 -c "import torch, pytest, playwright, httpx, starlette, uvicorn, rich, tomli_w, sklearn, matplotlib, tensorboard, xxhash, safetensors, onnx, onnxscript, onnxruntime, nbclient, nbformat, ipykernel, ipywidgets, hypothesis, learnsys.cli" 2>/dev/null \
    || ! command -v chromium >/dev/null 2>&1; then
   ./scripts/setup.sh --test
 fi

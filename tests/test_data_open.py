@@ -333,3 +333,13 @@ def test_tensor_predictions_refuse_non_finite_inputs_and_take_large_finite_ones(
         run.predict(both)
     huge = torch.full((4, 3), 3e38)                          # finite; their float32 sum overflows
     assert run.predict(huge).shape == (4, 1)
+
+
+def test_loader_options_on_data_in_memory_say_they_do_nothing(cli, runs_dir):
+    r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--epochs", "3", "--workers", "2", "--pin-memory")
+    assert r.code == 0, r.err
+    warning = [line for line in r.err.splitlines() if "--workers 2 and --pin-memory have no effect" in line]
+    assert len(warning) == 1 and "--feed loader" in warning[0]
+    r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--epochs", "3", "--workers", "1",
+            "--feed", "loader")
+    assert r.code == 0 and "no effect" not in r.err, r.err

@@ -99,6 +99,10 @@ def build(spec: RunSpec, objects: dict | None = None, dist: Distributed | None =
     if isinstance(spec.batch_size, int) and spec.batch_size > n_train:
         warnings.append(f"batch_size = {spec.batch_size} is larger than the {n_train} train rows; "
                         "using full batches (gradient descent).")
+    if not parts.lazy and (spec.workers or spec.pin_memory):
+        given = [f for f, on in ((f"--workers {spec.workers}", spec.workers), ("--pin-memory", spec.pin_memory)) if on]
+        warnings.append(f"{' and '.join(given)} {'have' if len(given) > 1 else 'has'} no effect: the data is in memory, and batches are taken from its tensors "
+                        "(--feed loader reads it through a DataLoader instead; docs/data.md).")
     for watch, text in ((EarlyStopping, spec.early_stop), (BestSoFar, spec.keep_best)):  # before anything is written
         watch.for_run(text, has_dev=parts.dev is not None, classifier=parts.loss_name in CLASSIFIERS)
     train_feed, dev_feed = feeds(parts, device, plan.batch_size)

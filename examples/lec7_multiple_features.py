@@ -21,7 +21,10 @@ from learnsys.datasets import bundled_path
 
 #%%
 xy = np.loadtxt(bundled_path("breast_cancer8"), delimiter=",", dtype=np.float32)   # (569, 9)
-x_data = torch.from_numpy(xy[:, :-1])     # (569, 8)
+x_data = torch.from_numpy(xy[:, :-1]).contiguous()     # (569, 8)
+# .contiguous(): the slice is a strided view, and on some CPUs (seen on an AMD EPYC) a strided
+# input takes another matrix-multiply kernel, whose last bits differ from step 49 on. learnsys
+# holds its data contiguous; the same layout here keeps the twin's comparison bit for bit.
 y_data = torch.from_numpy(xy[:, [-1]])    # (569, 1)
 
 

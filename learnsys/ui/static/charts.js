@@ -111,7 +111,11 @@ window.learnsysCharts = (function () {
         legend: { top: 4, type: 'scroll', left: 'center' },
         xAxis: {
           type: 'value', name: xLabel(view), nameLocation: 'middle', nameGap: 26, axisLine: { onZero: false },
-          min: view.xMode === 'epoch' ? 0 : 'dataMin', max: 'dataMax', // epochs count from 0; steps from the first one
+          // epochs count from 0; steps from the first one, in whole steps, and a single step
+          // (a run of one step) one step either side, not ticks 0.5, 0.6, ... that all read "1"
+          min: view.xMode === 'epoch' ? 0 : (v) => (v.max - v.min < 1 ? v.min - 1 : v.min),
+          max: view.xMode === 'epoch' ? 'dataMax' : (v) => (v.max - v.min < 1 ? v.max + 1 : v.max),
+          minInterval: view.xMode === 'epoch' ? 0 : 1,
           axisLabel: { formatter: (v) => (view.xMode === 'epoch' ? F.axisNum(v) : F.int(v)), hideOverlap: true },
         },
         yAxis: yAxis(key, view),
@@ -237,6 +241,7 @@ window.learnsysCharts = (function () {
     function eventMarks(events, view, scale, [lo, hi], c) {
       let evs = (events || []).filter((e) => EVENT_COLORS[e.kind]);
       if (!evs.length || !Number.isFinite(lo)) return null;
+      if (view.xMode !== 'epoch' && hi - lo < 1) { lo -= 1; hi += 1; } // a single step: the axis is padded so (baseOption)
       if (evs.length > MAX_MARK_LINES) evs = evs.filter((e) => e.kind !== 'checkpoint');
       const span = Math.max(hi - lo, 1e-9);
       const plotPx = Math.max(100, c.inst.getWidth() - 90);

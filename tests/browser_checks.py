@@ -37,7 +37,9 @@ def chart_count(page) -> int:
 
 
 def hover_every_chart(page, points=(0.3, 0.7)) -> list[str]:
-    """Move the mouse across every shown chart; return the texts of the tooltips seen."""
+    """Move the mouse across every shown chart; return the texts of the tooltips seen: the
+    hovered chart's own (ECharts puts it inside the plot), else the page's first. (Only the
+    page's first was flaky: a linked chart scrolled or laid out elsewhere may hide its own.)"""
     seen = []
     for plot in page.query_selector_all(".plot, .lecture-plot"):
         if not plot.is_visible():
@@ -47,7 +49,8 @@ def hover_every_chart(page, points=(0.3, 0.7)) -> list[str]:
         for fx in points:
             page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * 0.55)
             page.wait_for_timeout(60)
-            tip = page.query_selector(".learnsys-tooltip")
+            own = plot.query_selector(".learnsys-tooltip")
+            tip = own if own and own.is_visible() else page.query_selector(".learnsys-tooltip")
             if tip and tip.is_visible():
                 seen.append(tip.inner_text())
     page.mouse.move(0, 0)

@@ -1,9 +1,11 @@
-"""The run fields the page needs beside a run's row (learnsys/ui/runinfo.py): train/dev rows
-and steps per epoch from the run folder's meta.json, a spec brief in the run list; null
-where a folder does not say (missing or damaged meta.json), never a 5xx."""
+"""The run fields the page needs beside a run's row (learnsys/ui/runinfo.py): train/dev rows,
+steps per epoch and the number of processes (DDP) from the run folder's meta.json, a spec
+brief in the run list; null where a folder does not say (missing or damaged meta.json),
+never a 5xx."""
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pytest
@@ -26,7 +28,7 @@ def runs_dir(tmp_path_factory):
 
     runs = tmp_path_factory.mktemp("runinfo") / "runs"
     args = [[*LECTURE3, "--batch-size", b, "--run-id", r] for r, b in
-            (("gd", "full"), ("sgd", "1"), ("mb", "2"), ("missing", "1"), ("not json", "1"))]
+            (("gd", "full"), ("sgd", "1"), ("mb", "2"), ("missing", "1"), ("not json", "1"), ("a list", "1"), ("ddp", "1"))]
     args.append(["--data", "synthetic-linear", "--data-args", "size=50", "--dev", "0.2", "--batch-size", "16",
                  "--epochs", "1", "--no-ui", "--quiet", "--run-id", "dev"])
     for a in args:
@@ -56,14 +58,26 @@ def test_run_list_has_a_brief_of_each_spec(client):
     assert rows["gd"]["batch_size"] == "full"
 
 
-@pytest.mark.parametrize("damage", ["missing", "not json"])
+def test_world_size_from_meta(client, runs_dir):
+    # one process: meta.json says world_size 1; under torchrun api.train writes the group's size
+    assert client.get("/api/runs/gd").json()["world_size"] == 1
+    meta_path = runs_dir / "ddp" / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    assert meta["world_size"] == 1
+    meta_path.write_text(json.dumps({**meta, "world_size": 2}), encoding="utf-8")
+    assert client.get("/api/runs/ddp").json()["world_size"] == 2
+    meta_path.write_text(json.dumps({**meta, "world_size": "two"}), encoding="utf-8")
+    assert client.get("/api/runs/ddp").json()["world_size"] is None
+
+
+@pytest.mark.parametrize("damage", ["missing", "not json", "a list"])
 def test_a_damaged_meta_json_gives_nulls(client, runs_dir, damage):
     run_id = damage.replace(" ", "-")
     meta = runs_dir / run_id / "meta.json"
     if damage == "missing":
         meta.unlink()
     else:
-        meta.write_text("{not json", encoding="utf-8")
+        meta.write_text("{not json" if damage == "not json" else "[1, 2]", encoding="utf-8")
     r = client.get(f"/api/runs/{run_id}")
     assert r.status_code == 200
-    assert (r.json()["steps_per_epoch"], r.json()["train_rows"]) == (None, None)
+    assert (r.json()["steps_per_epoch"], r.json()["train_rows"], r.json()["world_size"]) == (None, None, None)

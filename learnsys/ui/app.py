@@ -48,7 +48,7 @@ from .inputs import (INT64_MAX, BadRequest, beta_param, clamped_int_param, int_p
                      replay_position, shown)
 from .predict import PredictionError, PredictWorker, WorkerUnavailable
 from .reader import StoreReader, StoreUnavailable
-from .runinfo import brief, data_shape
+from .runinfo import brief, folder_fields
 from .security import SecurityMiddleware, is_loopback
 from .series import SeriesCache, buckets
 
@@ -135,7 +135,7 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
     @guarded
     def run(request: Request) -> Response:
         s, info = run_of(request)
-        info = dict(info) | data_shape(info)
+        info = dict(info) | folder_fields(info)
         info.pop("folder", None)  # the page needs no file system paths
         info["events"] = s.events(info["id"])
         info["metrics"] = s.metric_names(info["id"])

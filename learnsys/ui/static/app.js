@@ -1,16 +1,18 @@
-// learnsys dashboard page: run list, live charts (server-sent events), smoothing, zoom,
-// overlays, zh/en, lecture views (lectures.js), predict. No build step, no framework.
-//   format.js (numbers, tooltips) · messages.js (run messages in zh) · charts.js (drawing)
+// learnsys dashboard page: the state (runs, the selected run, overlays, language, smoothing,
+// x axis) and the wiring between the page's modules. No build step, no framework.
+//   format.js (numbers, tooltips) · i18n.js (labels) · messages.js (run messages in zh)
+//   series.js (fetch, merge, resample, smooth series) · live.js (the stream, reconnect, replay)
+//   charts.js (drawing) · panels.js (run list, header, events, views, predict) · lectures.js
+// This file: selection and the URL hash, loading a run, when to redraw, smoothing, zoom.
 //
 // Data flow: GET /api/runs/{id} (metric names, events, last row id) -> GET .../series for each
 // metric (min/max buckets or all points) -> EventSource .../stream?last_id=N appends new rows.
-// Smoothing is the exponentially weighted mean of lecture 3 on the raw points: computed here
+// Smoothing is the exponentially weighted mean of lecture 3 on the raw points: computed by series.js
 // when the page holds every raw point of a series, else asked from the server (?beta=).
 'use strict';
 (function () {
   const I18N = window.learnsysI18n;
-  const F = window.learnsysFormat;
-  const SMOOTHED = 'train/loss';
+  const SMOOTHED = window.learnsysSeries.SMOOTHED;
 
   const $ = (sel) => document.querySelector(sel);
   const now = () => performance.timeOrigin + performance.now();
@@ -19,8 +21,7 @@
     runs: [], selected: null, overlays: [], smoothing: 0.6, xMode: localStorage.getItem('learnsys.x') || 'step', logScale: false,
     data: {},        // runId -> {info, series: {name: S}, events, lastId, es}
   };
-  // S = {steps, values, smooth|null, complete: every raw point of the run is here, gen}
-  let gen = 0; // S.gen: a new number whenever a series' arrays are replaced (charts.js redraws it whole)
+  // S (series.js) = {steps, values, smooth|null, complete: every raw point of the run is here, gen}
   const debug = window.learnsysDebug = {
     ready: false, renders: 0, sseMessages: 0, reconnects: 0, loadMs: null, arrivals: {}, received: {}, renderMs: 0, paintMs: 0,
     counts(runId) {
@@ -60,10 +61,18 @@
 
   // -- run list, header, events, artifacts, predict: panels.js -------------------------------
   const panels = window.learnsysPanels.create({
-    state, debug, t, tf, msg, api, follow: (runId, names, fn) => follow(runId, names, fn),
+    state, debug, t, tf, msg, api, follow: (runId, names, fn) => live.follow(runId, names, fn),
     select: (r) => select(r), toggleOverlay: (r, on) => toggleOverlay(r, on),
   });
   const { renderRunList, renderHead, renderEvents, checkArtifacts, renderArtifacts, renderPredict, predict, showMessage, runLabels } = panels;
+
+  // -- series (series.js) and live rows (live.js) --------------------------------------------
+  const series = window.learnsysSeries.create({ state, debug, api, plotWidth, beta, now, changed: () => scheduleRender() });
+  const live = window.learnsysLive.create({
+    state, debug, t, series, beta, plotWidth, now,
+    on: { rows: (n) => countRows(n), arrived: (step) => pendingArrivals.push(step), reload: (runId) => loadRun(runId),
+      head: renderHead, events: renderEvents, statusChanged: () => checkArtifacts(true), changed: () => scheduleRender() },
+  });
 
   // -- selection -----------------------------------------------------------------------------
   function readHash() {
@@ -116,15 +125,6 @@
     const cols = Math.max(1, Math.floor((w + 12) / (460 + 12)));
     return Math.max(200, Math.min(4000, Math.round((w - 12 * (cols - 1)) / cols - 14)));
   }
-  async function fetchSeries(runId, name, range) {
-    const q = new URLSearchParams({ name, width: plotWidth() });
-    if (range) { q.set('start', Math.floor(range[0])); q.set('stop', Math.ceil(range[1])); }
-    if (name === SMOOTHED) q.set('beta', beta());
-    return api(`api/runs/${encodeURIComponent(runId)}/series?${q}`);
-  }
-  function fromResponse(r) {
-    return { steps: r.steps, values: r.values, smooth: r.smooth || null, complete: r.mode === 'raw', beta: r.beta, gen: ++gen };
-  }
   async function loadRun(runId) {
     const started = now();
     if (state.data[runId] && state.data[runId].es) state.data[runId].es.close();
@@ -137,11 +137,11 @@
     }
     if (state.data[runId] !== d) return; // replaced meanwhile
     d.info = info; d.events = info.events; d.lastId = info.last_metric_id;
-    openStream(runId, d); // rows that land while the series load are merged into them
+    live.open(runId, d); // rows that land while the series load are merged into them
     if (runId === state.selected) { renderHead(); renderArtifacts(); renderPredict(); }
     if (state.overlays.length) renderRunList();
-    await Promise.all(info.metrics.map((n) => fetchSeries(runId, n).then((r) => {
-      if (state.data[runId] === d) { adopt(d, n, fromResponse(r)); scheduleRender(); } // each chart as soon as it can
+    await Promise.all(info.metrics.map((n) => series.fetchSeries(runId, n).then((r) => {
+      if (state.data[runId] === d) { series.adopt(d, n, series.fromResponse(r)); scheduleRender(); } // each chart as soon as it can
     }).catch(() => null)));
     if (state.data[runId] !== d) return;
     renderAll();
@@ -151,123 +151,8 @@
     }
   }
 
-  // -- live updates ----------------------------------------------------------------------
-  const followers = new Set(); // lecture views following a run's rows: {runId, names, fn}
-  function follow(runId, names, fn) {
-    const f = { runId, names: new Set(names), fn };
-    followers.add(f);
-    return () => followers.delete(f);
-  }
-  function openStream(runId, d) {
-    // thin=1: above ~1,300 steps/s a series arrives as per-message min/max rows (marked
-    // "thinned"); the exact buckets and smoothing then come from the series endpoint.
-    const es = d.es = new EventSource(`api/runs/${encodeURIComponent(runId)}/stream?last_id=${d.lastId}&thin=1`);
-    let opened = false;
-    es.onopen = () => { if (opened) debug.reconnects++; opened = true; setConn('live'); };
-    es.onerror = () => {
-      setConn('reconnecting');
-      if (es.readyState === EventSource.CLOSED && state.data[runId] === d) {
-        debug.reopens = (debug.reopens || 0) + 1; // the browser gave up: reopen with ?last_id
-        setTimeout(() => { if (state.data[runId] === d && d.es === es) openStream(runId, d); }, 1000);
-      }
-    };
-    es.addEventListener('metrics', (ev) => {
-      debug.sseMessages++;
-      const { rows, thinned } = JSON.parse(ev.data);
-      const b = beta(); const t0 = now(); const limit = 4 * plotWidth();
-      countRows(rows.length);
-      for (const name of thinned || []) {
-        const s = d.series[name];
-        if (s) { s.complete = false; s.smoothStale = true; } // the page no longer has every raw point
-      }
-      const followed = [...followers].filter((f) => f.runId === runId);
-      const fresh = followed.length ? {} : null;
-      for (const [id, name, step, value] of rows) {
-        if (id <= d.lastId) continue;
-        d.lastId = id;
-        let s = d.series[name];
-        if (!s) s = d.series[name] = { steps: [], values: [], smooth: name === SMOOTHED ? [] : null, complete: true, beta: b, gen: ++gen };
-        const n = s.steps.length;
-        if (n && step <= s.steps[n - 1]) continue; // already in the snapshot
-        s.steps.push(step); s.values.push(value);
-        if (s.smooth) s.smooth.push(value === null || s.smoothStale ? null : b * value + (1 - b) * lastFinite(s.smooth, value));
-        if (name === SMOOTHED && runId === state.selected) { pendingArrivals.push(step); debug.received[step] = t0; }
-        if (fresh) (fresh[name] = fresh[name] || []).push([step, value]);
-        if (s.steps.length > limit) resample(runId, d, name);
-      }
-      for (const [name, s] of Object.entries(d.series)) if (s.smoothStale) resample(runId, d, name);
-      if (runId === state.selected) debug.lastReceived = t0;
-      for (const f of followed) {
-        const mine = Object.fromEntries(Object.entries(fresh).filter(([n]) => f.names.has(n)));
-        if (Object.keys(mine).length) f.fn(mine);
-      }
-      scheduleRender();
-    });
-    es.addEventListener('events', (ev) => {
-      const { events } = JSON.parse(ev.data);
-      const known = new Set(d.events.map((e) => e.id));
-      const fresh = events.filter((e) => !known.has(e.id));
-      if (!fresh.length) return;
-      d.events.push(...fresh);
-      // A resume dropped the rows logged after the last checkpoint: reload the curves.
-      if (fresh.some((e) => e.kind === 'resume')) { loadRun(runId); return; }
-      if (runId === state.selected) renderEvents();
-      scheduleRender();
-    });
-    es.addEventListener('run', (ev) => {
-      const r = JSON.parse(ev.data);
-      const statusChanged = d.info && d.info.status !== r.status;
-      if (d.info) Object.assign(d.info, r);
-      const row = state.runs.find((x) => x.id === runId);
-      if (row) Object.assign(row, r);
-      if (runId === state.selected) { renderHead(); if (statusChanged) checkArtifacts(true); }
-    });
-  }
-  // A long live run: once a series holds far more points than pixels, swap it for the
-  // server's buckets (plus whatever arrived meanwhile), so drawing stays cheap.
-  async function resample(runId, d, name) {
-    d.resampling = d.resampling || {};
-    const r = d.resampling[name] = d.resampling[name] || { at: 0, busy: false, again: false, timer: null };
-    if (r.busy) { r.again = true; return; }
-    const due = r.at + 1000 - now(); // at most once a second per series, and once more after the last call
-    if (due > 0) {
-      if (!r.timer) r.timer = setTimeout(() => { r.timer = null; resample(runId, d, name); }, due);
-      return;
-    }
-    r.busy = true; r.at = now();
-    const resp = await fetchSeries(runId, name).catch(() => null);
-    r.busy = false;
-    if (resp && state.data[runId] === d && d.series[name]) {
-      adopt(d, name, fromResponse(resp));
-      debug.resamples = (debug.resamples || 0) + 1;
-      scheduleRender();
-    }
-    if (r.again) { r.again = false; resample(runId, d, name); }
-  }
-  // Replace a series by the server's answer, keeping the live points newer than it. Behind
-  // thinned points the smoothed curve stops (it needs every raw point) until the next answer.
-  function adopt(d, name, fresh) {
-    const cur = d.series[name];
-    const last = fresh.steps.length ? fresh.steps[fresh.steps.length - 1] : -Infinity;
-    const b = beta();
-    if (cur) {
-      for (let i = 0; i < cur.steps.length; i++) {
-        if (cur.steps[i] <= last) continue;
-        const v = cur.values[i];
-        fresh.steps.push(cur.steps[i]); fresh.values.push(v);
-        if (cur.smoothStale) { fresh.smoothStale = true; fresh.complete = false; }
-        if (fresh.smooth) fresh.smooth.push(v === null || fresh.smoothStale ? null : b * v + (1 - b) * lastFinite(fresh.smooth, v));
-      }
-    }
-    d.series[name] = fresh;
-  }
   // The next animation frame: the one that shows what the last (synchronous) redraw drew.
   const afterPaint = () => new Promise((r) => requestAnimationFrame(() => r()));
-  function lastFinite(arr, fallback) {
-    for (let i = arr.length - 1; i >= 0; i--) if (arr[i] !== null) return arr[i];
-    return fallback;
-  }
-  function setConn(s) { const el = $('#conn'); el.dataset.state = s; el.textContent = t(s); }
 
   // Live updates draw on the next animation frame. After a redraw the page waits three times
   // what it cost (at most 150 ms), so drawing stays a share of a core; an ECharts
@@ -304,16 +189,6 @@
   }
 
   // -- smoothing -------------------------------------------------------------------------
-  function ewm(values, b) {
-    const out = new Array(values.length); let prev = null;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (v === null) { out[i] = null; continue; }
-      prev = prev === null ? v : b * v + (1 - b) * prev;
-      out[i] = prev;
-    }
-    return out;
-  }
   let smoothTimer = null;
   function onSmoothing() {
     state.smoothing = Number($('#smoothing').value);
@@ -321,7 +196,7 @@
     const b = beta();
     for (const d of Object.values(state.data)) {
       const s = d.series[SMOOTHED];
-      if (s && s.complete) { s.smooth = ewm(s.values, b); s.beta = b; s.gen = ++gen; }
+      if (s && s.complete) series.resmooth(s, b);
     }
     renderAll();
     clearTimeout(smoothTimer); // series the page holds only sampled: the server smooths the raw points
@@ -329,8 +204,8 @@
       for (const [runId, d] of Object.entries(state.data)) {
         const s = d.series[SMOOTHED];
         if (s && !s.complete) {
-          const r = await fetchSeries(runId, SMOOTHED).catch(() => null);
-          if (r && state.data[runId] === d) adopt(d, SMOOTHED, fromResponse(r));
+          const r = await series.fetchSeries(runId, SMOOTHED).catch(() => null);
+          if (r && state.data[runId] === d) series.adopt(d, SMOOTHED, series.fromResponse(r));
         }
       }
       renderAll();
@@ -385,29 +260,15 @@
         const spe = epochs ? d.info.steps_per_epoch : 1;
         for (const [name, s] of Object.entries(d.series)) {
           if (s.complete) continue;
-          const r = await fetchSeries(runId, name, [lo * spe, hi * spe]).catch(() => null);
+          const r = await series.fetchSeries(runId, name, [lo * spe, hi * spe]).catch(() => null);
           if (!r || state.data[runId] !== d || d.series[name] !== s) continue;
-          spliceRange(s, r, lo * spe, hi * spe);
+          series.spliceRange(s, r, lo * spe, hi * spe);
         }
       }
       debug.zooms = (debug.zooms || 0) + 1;
       renderAll();
     }, 250);
   }
-  function spliceRange(s, r, lo, hi) {
-    const keep = (i) => s.steps[i] < lo || s.steps[i] > hi;
-    const steps = [], values = [], smooth = s.smooth ? [] : null;
-    let inserted = false;
-    for (let i = 0; i <= s.steps.length; i++) {
-      if (!inserted && (i === s.steps.length || s.steps[i] > hi)) {
-        steps.push(...r.steps); values.push(...r.values); if (smooth) smooth.push(...(r.smooth || r.values));
-        inserted = true;
-      }
-      if (i < s.steps.length && keep(i)) { steps.push(s.steps[i]); values.push(s.values[i]); if (smooth) smooth.push(s.smooth[i]); }
-    }
-    s.steps = steps; s.values = values; s.smooth = smooth; s.gen = ++gen;
-  }
-
   // -- start -----------------------------------------------------------------------------
   function start() {
     $('#lang').addEventListener('change', (e) => { state.lang = e.target.value; localStorage.setItem('learnsys.lang', state.lang); applyLang(); });
@@ -421,7 +282,7 @@
     $('#smoothing-value').textContent = `β = ${beta().toFixed(2)}`;
     $('#predict-form').addEventListener('submit', predict);
     window.addEventListener('hashchange', () => { const h = readHash(); if (h.run && h.run !== state.selected) select(h.run); });
-    setConn('idle');
+    live.setConn('idle');
     applyLang();
     const h = readHash();
     state.overlays = h.compare;

@@ -28,7 +28,7 @@ window.learnsysCharts = (function () {
   function chartOf(name) {
     if (name === 'train/loss' || name === 'train/loss_epoch') return 'loss';
     if (name === 'dev/loss') return 'dev';
-    if (name === 'dev/accuracy') return 'acc';
+    if (name === 'dev/accuracy' || name === 'train/accuracy') return 'acc'; // train and dev together
     if (name === 'lr') return 'lr';
     if (name.startsWith('param/')) return 'param';
     if (name.startsWith('grad/')) return 'grad';
@@ -89,8 +89,14 @@ window.learnsysCharts = (function () {
     function xValue(view, x) {
       return view.xMode === 'epoch' ? `${t('epoch')} ${F.num(x, 4)}` : t('step_n').replace('{n}', F.int(x));
     }
+    // Accuracy is a share of rows (0..1), drawn and read as a percentage on a fixed 0-100 % axis.
+    const percent = (v) => `${F.num(v * 100, 4)} %`;
+    function yAxis(key, view) {
+      if (key === 'acc') return F.valueAxis('', { min: 0, max: 1, axisLabel: { formatter: percent, hideOverlap: true } });
+      return F.valueAxis('', { type: view.log && (key === 'loss' || key === 'dev') ? 'log' : 'value', scale: true });
+    }
     function baseOption(key, view) {
-      const log = view.log && (key === 'loss' || key === 'dev');
+      const value = key === 'acc' ? percent : (v) => F.num(v, 6);
       return Object.assign(F.base(), {
         grid: { left: 10, right: 28, top: 44, bottom: 42, containLabel: true },
         tooltip: Object.assign(F.base().tooltip, {
@@ -99,16 +105,20 @@ window.learnsysCharts = (function () {
             const list = Array.isArray(ps) ? ps : [ps];
             if (!list.length) return '';
             return F.tooltip(xValue(view, list[0].axisValue),
-              list.map((p) => ({ color: F.colorOf(p), name: p.seriesName, value: F.num(yOf(p), 6) })));
+              list.map((p) => ({ color: F.colorOf(p), name: p.seriesName, value: value(yOf(p)) })));
           },
         }),
         legend: { top: 4, type: 'scroll', left: 'center' },
         xAxis: {
           type: 'value', name: xLabel(view), nameLocation: 'middle', nameGap: 26, axisLine: { onZero: false },
-          min: view.xMode === 'epoch' ? 0 : 'dataMin', max: 'dataMax', // epochs count from 0; steps from the first one
+          // epochs count from 0; steps from the first one, in whole steps, and a single step
+          // (a run of one step) one step either side, not ticks 0.5, 0.6, ... that all read "1"
+          min: view.xMode === 'epoch' ? 0 : (v) => (v.max - v.min < 1 ? v.min - 1 : v.min),
+          max: view.xMode === 'epoch' ? 'dataMax' : (v) => (v.max - v.min < 1 ? v.max + 1 : v.max),
+          minInterval: view.xMode === 'epoch' ? 0 : 1,
           axisLabel: { formatter: (v) => (view.xMode === 'epoch' ? F.axisNum(v) : F.int(v)), hideOverlap: true },
         },
-        yAxis: F.valueAxis('', { type: log ? 'log' : 'value', scale: true }),
+        yAxis: yAxis(key, view),
         dataZoom: [{ type: 'inside', filterMode: 'none' },
           { type: 'slider', height: 14, bottom: 4, filterMode: 'none', showDataShadow: false,
             labelFormatter: (v) => (view.xMode === 'epoch' ? F.num(v, 4) : F.int(v)) }],
@@ -147,7 +157,7 @@ window.learnsysCharts = (function () {
       if (name === 'train/loss_epoch') return t('epoch_mean');
       if (name.startsWith('param/')) return name.slice(6);
       if (name.startsWith('grad/')) return `∂L/∂${name.slice(5)}`;
-      return { 'dev/loss': t('chart_dev'), 'dev/accuracy': t('chart_acc'), lr: t('chart_lr') }[name] || name;
+      return { 'dev/loss': t('chart_dev'), 'dev/accuracy': t('dev_accuracy'), 'train/accuracy': t('train_accuracy'), lr: t('chart_lr') }[name] || name;
     }
 
     function seriesOption(p) {
@@ -231,6 +241,7 @@ window.learnsysCharts = (function () {
     function eventMarks(events, view, scale, [lo, hi], c) {
       let evs = (events || []).filter((e) => EVENT_COLORS[e.kind]);
       if (!evs.length || !Number.isFinite(lo)) return null;
+      if (view.xMode !== 'epoch' && hi - lo < 1) { lo -= 1; hi += 1; } // a single step: the axis is padded so (baseOption)
       if (evs.length > MAX_MARK_LINES) evs = evs.filter((e) => e.kind !== 'checkpoint');
       const span = Math.max(hi - lo, 1e-9);
       const plotPx = Math.max(100, c.inst.getWidth() - 90);

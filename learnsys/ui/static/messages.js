@@ -35,6 +35,8 @@ window.learnsysMessages = (function () {
     ['reached lr_max after {n} steps', '{n} 步后到达 lr_max'],
     ['the loss became {value} at lr {lr}', '学习率 {lr} 时损失变为 {value}'],
     ['the smoothed loss passed {factor}x its minimum at lr {lr}', '学习率 {lr} 时平滑损失超过其最小值的 {factor} 倍'],
+    ['its row in the store is damaged: `learnsys doctor` rebuilds it', '这条训练记录在存储中已损坏：`learnsys doctor` 可以重建它'],
+    ['rows were not written: {lost}', '有些行没有写入：{lost}'],
     ['is missing', '缺失'],
     ['is unreadable', '无法读取'],
     ['best {point}, loss {loss}', '最优点 {point}，损失 {loss}', 'best {point}, loss {loss}'],

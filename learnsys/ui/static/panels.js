@@ -6,6 +6,7 @@ window.learnsysPanels = (function () {
   const F = window.learnsysFormat;
   const DIFF_KEYS = ['model', 'data', 'optimizer', 'lr', 'batch_size', 'epochs', 'steps', 'init', 'loss', 'scheduler', 'seed', 'shuffle', 'dev', 'guard'];
   const $ = (sel) => document.querySelector(sel);
+  const ENDED_BADLY = ['diverged', 'failed', 'damaged']; // the store's statuses of a run that did not end well
 
   function create({ state, debug, t, tf, msg, api, follow, select, toggleOverlay }) {
     // -- names: what a run is, and what tells overlaid runs apart -------------------------------
@@ -54,6 +55,7 @@ window.learnsysPanels = (function () {
         box.addEventListener('click', (ev) => { ev.stopPropagation(); toggleOverlay(r.id, box.checked); });
         const name = F.el('span', 'rid', displayName(r)); name.title = `${r.id} · ${t(r.kind)}`;
         const st = F.el('span', 'status', t(r.status)); st.dataset.status = r.status;
+        if (ENDED_BADLY.includes(r.status) && r.message) st.title = msg(r.message);
         const step = F.el('span', 'step', r.kind === 'train' ? F.int(r.step) : '');
         const line2 = F.el('span', 'sub', labels[r.id] && labels[r.id] !== r.id ? labels[r.id] : summary(r));
         line2.classList.toggle('diff', !!labels[r.id] && labels[r.id] !== r.id);
@@ -75,14 +77,27 @@ window.learnsysPanels = (function () {
         ? (i.total_steps ? tf('progress', { n: F.int(i.step), total: F.int(i.total_steps) }) : tf('step_n', { n: F.int(i.step) })) : t(i.kind);
       const rows = i.train_rows !== null && i.train_rows !== undefined
         ? [tf('train_rows', { n: i.train_rows }), i.dev_rows ? tf('dev_rows', { n: i.dev_rows }) : ''] : [];
-      $('#run-meta').textContent = [i.model, i.data, ...rows].filter(Boolean).join(' · ');
-      $('#run-message').textContent = msg(i.message || '');
+      const processes = i.world_size > 1 ? tf('processes', { n: i.world_size }) : '';
+      $('#run-meta').textContent = [i.model, i.data, ...rows, processes].filter(Boolean).join(' · ');
+      renderReason(d);
       $('#spec-text').textContent = Object.entries(i.spec || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n')
         + (i.dev_indices ? `\n${t('dev_indices')} = ${JSON.stringify(i.dev_indices)}` : '');
       $('#spec').hidden = !i.spec || !Object.keys(i.spec).length;
       $('#csv').href = `api/runs/${encodeURIComponent(i.id)}/csv`;
       $('#csv').hidden = !(i.metrics && i.metrics.length);
       renderEvents();
+    }
+    // A run that ended badly says why (its final message, else its last stop or divergence
+    // event) and, when it diverged, what to try; any other run shows its message as it is.
+    function renderReason(d) {
+      const i = d.info; const bad = ENDED_BADLY.includes(i.status);
+      const last = [...(d.events || [])].reverse().find((e) => (e.kind === 'stop' || e.kind === 'divergence') && e.message);
+      const why = msg(i.message || (bad && last ? last.message : ''));
+      const el = $('#run-message');
+      el.classList.toggle('ended-badly', bad);
+      el.textContent = bad && why ? tf('reason', { why }) : why;
+      $('#run-advice').hidden = i.status !== 'diverged';
+      $('#run-advice').textContent = i.status === 'diverged' ? t('diverged_hint') : '';
     }
     function renderEvents() {
       const d = state.data[state.selected];

@@ -136,7 +136,8 @@
           [[spec.xName, fmt(p.value[0])], [spec.yName, fmt(p.value[1])]])) }),
       xAxis: axis(spec.xName, xe[0], xe[xe.length - 1], { nameLocation: 'middle', nameGap: 26 }),
       yAxis: axis(spec.yName, ye[0], ye[ye.length - 1]),
-      visualMap: { type: 'continuous', seriesIndex: 0, dimension: 5, min: vlo, max: vhi, right: 5, top: 'middle',
+      // a flat surface's colour scale would show a range it does not have: its note gives the value
+      visualMap: { type: 'continuous', show: lo !== hi, seriesIndex: 0, dimension: 5, min: vlo, max: vhi, right: 5, top: 'middle',
         text: [useLog ? `log₁₀ ${spec.lossName}` : spec.lossName, ''], calculable: true, itemWidth: 14,
         formatter: (v) => F.num(v, 3), inRange: { color: ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'] } },
       series,

@@ -165,11 +165,13 @@ def save_landscape_png(art: dict, path: str | Path) -> None:
 
 
 def save_lr_find_png(art: dict, path: str | Path) -> None:
-    """The LR range test: loss (raw and smoothed) against lr on a log axis, the suggestion marked."""
+    """The LR range test: loss (raw and smoothed) against lr on a log axis, the suggestion marked.
+    The artifact's `beta` is the running mean's weight (0.9); the legend gives lecture 3's β, the
+    newest loss's weight (0.1), so that β means one thing on every picture."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(art["lrs"], art["losses"], color="#bbb", linewidth=0.8, label="loss")
-    ax.plot(art["lrs"], art["smoothed"], color="#1f77b4", label=f"smoothed (β = {art.get('beta', 0.9)})")
+    ax.plot(art["lrs"], art["smoothed"], color="#1f77b4", label=f"smoothed (lecture 3's β = {1 - art.get('beta', 0.9):.2g})")
     ax.axvline(art["suggestion"], color="#d62728", linestyle="--", label=f"suggested lr {art['suggestion']:.3g} "
                                                                           f"({art['rule']})")
     ax.set_xscale("log")

@@ -90,8 +90,8 @@ def env(tmp_path_factory):
     learnsys.fit("mlp:" + ",".join(["3"] * 70), "synthetic-linear", runs_dir=runs, run_id="deep", epochs=1,
                  batch_size=500, quiet=True)
     _cli("graph", "deep", "--json", "--runs-dir", runs)
-    learnsys.fit("linear-nobias", "lecture", runs_dir=runs, run_id="nobias", epochs=20, lr=0.01, quiet=True,
-                 init={"w": 1.0})                                   # lecture 3's one-scalar curve
+    learnsys.fit("linear-nobias", "lecture", runs_dir=runs, run_id="nobias", epochs=30, lr=0.25, guard="off",
+                 quiet=True, init={"w": 1.0})                       # lecture 3's "lr too high": losses to 8e7
     idle = runs.parent / "idle.py"
     idle.write_text(IDLE_MODEL)
     _cli("train", "--model", f"{idle}:Idle", "--epochs", "3", "--run-id", "idle", "--no-ui", "--quiet", "--runs-dir", runs)
@@ -259,7 +259,8 @@ def _axis_names(page) -> dict:
 
 
 def test_one_scalar_curve_keeps_its_axis_title_clear_of_the_numbers(page, env):
-    """Lecture 3's loss over w: the MSE title above the y axis overlaps no tick label, in both languages."""
+    """Lecture 3's loss over w as lr 0.25 makes it diverge (8.2e7): the MSE title above the y
+    axis overlaps no tick label, however long, in both languages (issue 11)."""
     _open(page, env, "nobias", "landscape")
     assert page.evaluate("() => window.learnsysLectureDebug.views.landscape.flat") is False
     assert _axis_names(page) == {"x": "w", "y": "MSE"} and not page.query_selector(".lecture-flat")

@@ -188,3 +188,15 @@ def test_one_builder_assembles_models_data_and_losses():
     users = [p for p in _modules("**/*.py") if _module_name(p) not in builders | {"learnsys.models", "learnsys.losses"}
              and not _module_name(p).startswith("learnsys.data")]
     assert not _violations(users, makers)
+
+
+MAX_LINES = 400  # docs/design.md: small modules, one idea each
+
+
+def test_every_module_and_script_is_at_most_400_lines():
+    """Every learnsys .py and .js file (vendored libraries aside), offenders named with their length."""
+    files = [p for p in sorted(PACKAGE.rglob("*")) if p.suffix in (".py", ".js") and "vendor" not in p.parts]
+    assert any(p.suffix == ".js" for p in files) and len(files) > 50   # the walk reaches the page's scripts too
+    lengths = {p.relative_to(REPO).as_posix(): len(p.read_text(encoding="utf-8").splitlines()) for p in files}
+    over = sorted(f"{name} ({n} lines)" for name, n in lengths.items() if n > MAX_LINES)
+    assert not over, f"over {MAX_LINES} lines: {', '.join(over)}"

@@ -56,3 +56,23 @@ def test_readme_names_the_two_commands_and_every_verb():
     assert "./run.sh" in README and "./test.sh" in README
     for verb in _verbs():
         assert f"learnsys {verb}" in README, verb
+
+
+def test_the_page_and_the_docs_state_one_smoothing_formula_and_beta_means_only_its_weight():
+    """Lecture 3's c′ᵢ = β·cᵢ + (1−β)·c′ᵢ₋₁, as the page writes it (i18n.js smoothing_hint, both
+    languages), appears word for word in docs/lectures.md and docs/dashboard.md; no other
+    formula of that shape (β on the old value, s for c′) does, and the landscape's plane has
+    no β axis (issue 11: two opposite meanings of β)."""
+    i18n = (REPO / "learnsys/ui/static/i18n.js").read_text(encoding="utf-8")
+    hints = re.findall(r"smoothing_hint: '[^']*?：?\s*([^':]*=[^']*)'", i18n)
+    formulas = {h.split("：")[-1].split(": ")[-1].strip() for h in hints}
+    assert len(hints) == 2 and formulas == {"c′ᵢ = β·cᵢ + (1−β)·c′ᵢ₋₁"}, hints
+    (formula,) = formulas
+    for doc in ("lectures.md", "dashboard.md"):
+        text = (REPO / "docs" / doc).read_text(encoding="utf-8")
+        assert formula in text, f"docs/{doc} does not state the page's smoothing formula {formula}"
+        stated = re.findall(r"\w[′']ᵢ = [^`\n]*ᵢ₋₁", text)
+        assert stated and set(stated) == {formula}, f"docs/{doc} states {stated}"
+        assert "β·η" not in text and '"name": "β"' not in text
+    planes = (REPO / "learnsys/lectures/planes.py").read_text(encoding="utf-8")
+    assert '"name": "u"' in planes and '"name": "β"' not in planes and '"name": "α"' not in planes

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from .browser_checks import hover_every_chart, text_problems
+from .test_lectures_landscape import IDLE_MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -52,6 +53,21 @@ def _run_id(out: str) -> str:
     return json.loads(out)["run"]
 
 
+def _store_old_plane(runs: Path) -> None:
+    """A plane landscape as stored before its axes were u, v (named α, β), on a flat surface."""
+    from learnsys.store import RunStore
+
+    store = RunStore(runs / "learnsys.sqlite")
+    store.create_run("oldplane", kind="train", spec={}, status="finished", model="mlp:4", data="lecture")
+    axis = [-1.0, -0.5, 0.0, 0.5, 1.0]
+    store.put_artifact("oldplane", "landscape", {
+        "version": 1, "kind": "plane", "params": [], "loss": "mse", "n_parameters": 13,
+        "axes": [{"name": "α", "label": "α (random direction 1)", "values": axis},
+                 {"name": "β", "label": "β (random direction 2)", "values": axis}],
+        "losses": [[0.25] * 5 for _ in axis], "path": {}, "run": "oldplane", "step": 3, "live": False})
+    store.close()
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     import learnsys
@@ -74,6 +90,13 @@ def env(tmp_path_factory):
     learnsys.fit("mlp:" + ",".join(["3"] * 70), "synthetic-linear", runs_dir=runs, run_id="deep", epochs=1,
                  batch_size=500, quiet=True)
     _cli("graph", "deep", "--json", "--runs-dir", runs)
+    learnsys.fit("linear-nobias", "lecture", runs_dir=runs, run_id="nobias", epochs=30, lr=0.25, guard="off",
+                 quiet=True, init={"w": 1.0})                       # lecture 3's "lr too high": losses to 8e7
+    idle = runs.parent / "idle.py"
+    idle.write_text(IDLE_MODEL)
+    _cli("train", "--model", f"{idle}:Idle", "--epochs", "3", "--run-id", "idle", "--no-ui", "--quiet", "--runs-dir", runs)
+    _cli("landscape", "idle", "--params", "idle", "idle2", "--resolution", "9", "--json", "--runs-dir", runs)
+    _store_old_plane(runs)
     port = _free_port()
     dash = start_dashboard(str(runs), port=port)
     pw = sync_playwright().start()
@@ -227,3 +250,49 @@ def test_big_graph_draws_module_boxes_that_expand(page, env):
     page.evaluate("() => window.learnsysLectureDebug.graphToggle('net.0')")
     g2 = page.evaluate("() => window.learnsysLectureDebug.graph")
     assert g2["shown"] > g["shown"] and "net.0" in g2["expanded"]
+
+
+def _axis_names(page) -> dict:
+    """{axis: its name} of the first lecture chart of the landscape view, as ECharts drew it."""
+    return page.evaluate("""() => { const c = echarts.getInstanceByDom(document.querySelector('[data-artifact=landscape] .lecture-plot'));
+        const o = c.getOption(); return { x: o.xAxis[0].name, y: o.yAxis[0].name }; }""")
+
+
+def test_one_scalar_curve_keeps_its_axis_title_clear_of_the_numbers(page, env):
+    """Lecture 3's loss over w as lr 0.25 makes it diverge (8.2e7): the MSE title above the y
+    axis overlaps no tick label, however long, in both languages (issue 11)."""
+    _open(page, env, "nobias", "landscape")
+    assert page.evaluate("() => window.learnsysLectureDebug.views.landscape.flat") is False
+    assert _axis_names(page) == {"x": "w", "y": "MSE"} and not page.query_selector(".lecture-flat")
+    for lang in ("en", "zh"):
+        page.select_option("#lang", lang)
+        assert text_problems(page) == [] and hover_every_chart(page)
+    page.select_option("#lang", "en")
+    _shot(page, "landscape-curve")
+
+
+def test_a_constant_surface_says_so_and_an_old_plane_reads_as_u_v(page, env):
+    """The loss over two parameters it does not depend on: one colour and a note with the value,
+    never a blank chart; a plane stored with α, β axes is drawn with the u, v names."""
+    _open(page, env, "idle", "landscape")
+    info = page.evaluate("() => window.learnsysLectureDebug.views.landscape")
+    assert info["kind"] == "exact" and info["flat"] is True
+    note = page.inner_text("[data-artifact=landscape] .lecture-flat")
+    assert note.startswith("The loss is the same everywhere on this plane: MSE = ")
+    cells = page.evaluate("""() => echarts.getInstanceByDom(document.querySelector('[data-artifact=landscape] .lecture-plot'))
+        .getOption().series.find((s) => s.id === 'surface').data.length""")
+    assert cells == 81                                              # every grid cell drawn, in one colour
+    assert page.evaluate("""() => echarts.getInstanceByDom(document.querySelector('[data-artifact=landscape] .lecture-plot'))
+        .getOption().visualMap[0].show""") is False                  # no colour scale for a range it lacks
+    assert text_problems(page) == [] and hover_every_chart(page)
+    page.select_option("#lang", "zh")
+    page.wait_for_function("() => document.querySelector('.lecture-flat').textContent.startsWith('这个平面上处处损失相同')")
+    page.select_option("#lang", "en")
+    _shot(page, "landscape-flat")
+    _open(page, env, "oldplane", "landscape")
+    info = page.evaluate("() => window.learnsysLectureDebug.views.landscape")
+    assert info["kind"] == "plane" and info["flat"] is True and info["axes"][0].startswith("u ")
+    names = _axis_names(page)
+    assert names["x"].startswith("u (") and names["y"].startswith("v (") and "β" not in str(names)
+    assert "MSE = 0.25" in page.inner_text("[data-artifact=landscape] .lecture-flat")
+    assert text_problems(page) == [] and hover_every_chart(page)

@@ -210,23 +210,32 @@ def test_landscape_params_bad_input(cli, runs_dir):
     assert r.code == 2 and "'w'" in r.err and "w1, w2, b" in r.err
 
 
+IDLE_MODEL = ("import torch\n\nclass Idle(torch.nn.Module):\n    def __init__(self):\n"
+              "        super().__init__()\n        self.w = torch.nn.Parameter(torch.tensor([[1.0]]))\n"
+              "        self.idle = torch.nn.Parameter(torch.tensor([0.0]))\n"
+              "        self.idle2 = torch.nn.Parameter(torch.tensor([0.0]))\n\n"
+              "    def forward(self, x):\n        return x @ self.w\n")
+
+
 def test_a_constant_surface_is_drawn_not_a_crash(cli, runs_dir, tmp_path):
-    """A parameter the loss does not depend on: its slice is flat, the PNG says so."""
-    from learnsys.lectures.figures import save_landscape_png
+    """Parameters the loss does not depend on: their line and plane are flat; the PNG is drawn
+    (contourf would need two levels) and the CLI says the loss is the same everywhere."""
+    from learnsys.lectures.figures import flat_value, save_landscape_png
 
     model_file = tmp_path / "idle.py"
-    model_file.write_text("import torch\n\nclass Idle(torch.nn.Module):\n    def __init__(self):\n"
-                          "        super().__init__()\n        self.w = torch.nn.Parameter(torch.tensor([[1.0]]))\n"
-                          "        self.idle = torch.nn.Parameter(torch.tensor([0.0]))\n\n"
-                          "    def forward(self, x):\n        return x @ self.w\n")
+    model_file.write_text(IDLE_MODEL)
     assert cli("train", "--model", f"{model_file}:Idle", "--epochs", "3", "--run-id", "idle", "--no-ui",
                "--quiet", "--runs-dir", runs_dir).code == 0
-    png = tmp_path / "idle.png"
-    r = cli("landscape", "idle", "--params", "idle", "--resolution", "5", "--png", png, "--runs-dir", runs_dir)
-    assert r.code == 0, r.err
-    art = _artifact(runs_dir, "idle")
-    assert len(set(art["losses"])) == 1 and png.stat().st_size > 5000
-    flat = {"axes": [{"name": "a", "values": [0.0, 1.0]}, {"name": "b", "values": [0.0, 1.0]}],
-            "losses": [[0.05, 0.05], [0.05, 0.05]], "path": {"x": [0.0, 1.0], "y": [0.0, 1.0]}, "loss": "mse"}
+    for params, shape in ((["idle"], "line"), (["idle", "idle2"], "plane")):
+        png = tmp_path / f"idle-{len(params)}.png"
+        r = cli("landscape", "idle", "--params", *params, "--resolution", "5", "--png", png, "--runs-dir", runs_dir)
+        assert r.code == 0 and "Traceback" not in r.err, r.err
+        art = _artifact(runs_dir, "idle")
+        flat = [v for row in art["losses"] for v in (row if isinstance(row, list) else [row])]
+        assert len(flat) == 5 ** len(params) and len(set(flat)) == 1 and png.stat().st_size > 5000
+        assert f"the loss is the same everywhere on this {shape}: {flat[0]:.6g}" in r.out
+    flat = {"axes": [{"name": "u", "values": [0.0, 1.0]}, {"name": "v", "values": [0.0, 1.0]}],
+            "losses": [[0.05, 0.05], [0.05, None]], "path": {"x": [0.0, 1.0], "y": [0.0, 1.0]}, "loss": "mse"}
     save_landscape_png(flat, tmp_path / "flat.png")                 # 2-D: "Filled contours require 2 levels" before
     assert (tmp_path / "flat.png").stat().st_size > 5000
+    assert flat_value(flat["losses"]) == 0.05 and flat_value([[0.05, 0.06]]) is None and flat_value([None]) is None

@@ -86,6 +86,29 @@ def test_health_index_and_static(client):
     assert client.get("/static/../store.py").status_code == 404
 
 
+def test_lecture_view_files_are_served_from_their_allowlist_only(client, monkeypatch):
+    """Each view file index.html loads is served; no other name of that folder or beyond it;
+    without the lecture layer's folder every allowed name is an empty script, not a 404."""
+    from learnsys.ui import app as ui_app
+
+    html = (REPO / "learnsys/ui/static/index.html").read_text()
+    folder = REPO / "learnsys/lectures/static"
+    assert sorted(ui_app.LECTURE_VIEW_FILES) == sorted(p.name for p in folder.glob("*.js") if p.name != "lectures.js")
+    for name in ui_app.LECTURE_VIEW_FILES:
+        assert f'src="static/lectures/{name}"' in html
+        r = client.get(f"/static/lectures/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+        assert r.text == (folder / name).read_text()
+    for bad in ("lectures.js", "Search.js", "search.js.bak", "..%2Fapp.py", "%2E%2E%2Fcli.py", "search", "x.js"):
+        r = client.get(f"/static/lectures/{bad}")
+        assert r.status_code == 404 and "def " not in r.text, bad
+    monkeypatch.setattr(ui_app, "LECTURE_STATIC", folder.parent / "no-such-folder")
+    monkeypatch.setattr(ui_app, "LECTURE_VIEWS", folder.parent / "no-such-folder" / "lectures.js")
+    for path in ["/static/lectures.js", *(f"/static/lectures/{n}" for n in ui_app.LECTURE_VIEW_FILES)]:
+        r = client.get(path)
+        assert r.status_code == 200 and r.text.startswith("// no lecture views"), path
+
+
 def test_page_has_no_inline_script_and_loads_nothing_remote():
     html = (REPO / "learnsys/ui/static/index.html").read_text()
     for tag in html.split("<script")[1:]:

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 ROUTES = ["/", "/api/health", "/api/runs", "/api/runs/{id}", "/api/runs/{id}/metrics", "/api/runs/{id}/events",
           "/api/runs/{id}/series", "/api/runs/{id}/csv", "/api/runs/{id}/stream", "/api/runs/{id}/artifacts",
           "/api/runs/{id}/artifacts/{name}", "/api/runs/{id}/predict", "/static/app.js", "/static/{name}",
-          "/static/lectures.js", "/api/{name}"]
+          "/static/lectures.js", "/static/lectures/{name}", "/api/{name}"]
 PARAMS = ["after", "start", "stop", "width", "beta", "name", "last_id", "thin", "token", "token"]
 SAFE_TEXT = st.characters(min_codepoint=32, max_codepoint=126)
 TOKEN = "fuzz-token-1234"

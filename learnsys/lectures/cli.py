@@ -203,6 +203,11 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         if art.get("scalars"):
             print(f"  for the exact loss over two of {', '.join(art['scalars'])}: learnsys landscape {t.run_id} "
                   f"--params {' '.join(art['scalars'][:2])}")
+    from .figures import flat_value
+    flat = flat_value(art["losses"])
+    if flat is not None:
+        print(f"  the loss is the same everywhere on this {'line' if len(art['axes']) == 1 else 'plane'}: "
+              f"{flat:.6g} (it does not depend on these coordinates)")
     print(f"stored as artifact 'landscape' of run {t.run_id}" + (f"; plot: {args.png}" if args.png else ""))
     return 0
 

@@ -50,6 +50,19 @@ def _nan(v):
     return math.nan if v is None else v
 
 
+def flat_value(losses: list) -> float | None:
+    """The one value of a curve or surface (a list, or rows) whose every finite loss is the same,
+    else None: drawn as one colour or a flat line, it is said in words beside the picture."""
+    values = [v for row in losses for v in (row if isinstance(row, list) else [row])
+              if v is not None and math.isfinite(v)]
+    return values[0] if values and all(v == values[0] for v in values) else None
+
+
+def _say_flat(ax, value: float, colour: str) -> None:
+    ax.text(0.5, 0.06, f"constant: {value:.6g} everywhere", transform=ax.transAxes, ha="center",
+            va="bottom", color=colour, bbox={"facecolor": "black" if colour == "white" else "white", "alpha": 0.5})
+
+
 def save_search_png(art: dict, path: str | Path) -> None:
     """Lecture 2's MSE-vs-w curve (1 parameter), a heat map (2), or the best points (more)."""
     plt = _pyplot()
@@ -115,20 +128,22 @@ def save_landscape_png(art: dict, path: str | Path) -> None:
             ax.plot(path_xy["x"], [_nan(v) for v in path_xy["loss"]], ".-", color="tab:red", ms=3, lw=0.8,
                     label="path")
             ax.plot(path_xy["x"][-1:], [_nan(path_xy["loss"][-1])], "o", color="tab:red")
+        value = flat_value(art["losses"])
+        if value is not None:
+            _say_flat(ax, value, "black")
         ax.set_xlabel(a["name"])
         ax.set_ylabel(art.get("loss") or "loss")
     else:
         a0, a1 = art["axes"]  # a0: x axis (columns), a1: y axis (rows)
         z = np.array([[_nan(v) for v in row] for row in art["losses"]], dtype=float)   # (n_y, n_x)
         finite = z[np.isfinite(z)]
-        if finite.size and finite.min() == finite.max():  # a flat surface: one colour, said in words
-            value = float(finite[0])
+        value = flat_value(art["losses"])
+        if value is not None:  # a flat surface: one colour (contourf needs two levels), said in words
             spread = abs(value) / 2 or 1.0
             mesh = ax.pcolormesh(a0["values"], a1["values"], z, shading="nearest", cmap="viridis",
                                  vmin=value - spread, vmax=value + spread)
             fig.colorbar(mesh, ax=ax, label=art.get("loss") or "loss", format="%.4g")
-            ax.text(0.5, 0.06, f"constant: {value:.6g} everywhere", transform=ax.transAxes, ha="center",
-                    va="bottom", color="white", bbox={"facecolor": "black", "alpha": 0.5})
+            _say_flat(ax, value, "white")
         elif finite.size:
             lo, hi = finite.min(), finite.max()
             levels = np.geomspace(max(lo, hi * 1e-6, 1e-12), hi, 20) if lo > 0 and hi / max(lo, 1e-300) > 50 \
@@ -150,11 +165,13 @@ def save_landscape_png(art: dict, path: str | Path) -> None:
 
 
 def save_lr_find_png(art: dict, path: str | Path) -> None:
-    """The LR range test: loss (raw and smoothed) against lr on a log axis, the suggestion marked."""
+    """The LR range test: loss (raw and smoothed) against lr on a log axis, the suggestion marked.
+    The artifact's `beta` is the running mean's weight (0.9); the legend gives lecture 3's β, the
+    newest loss's weight (0.1), so that β means one thing on every picture."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(art["lrs"], art["losses"], color="#bbb", linewidth=0.8, label="loss")
-    ax.plot(art["lrs"], art["smoothed"], color="#1f77b4", label=f"smoothed (β = {art.get('beta', 0.9)})")
+    ax.plot(art["lrs"], art["smoothed"], color="#1f77b4", label=f"smoothed (lecture 3's β = {1 - art.get('beta', 0.9):.2g})")
     ax.axvline(art["suggestion"], color="#d62728", linestyle="--", label=f"suggested lr {art['suggestion']:.3g} "
                                                                           f"({art['rule']})")
     ax.set_xscale("log")

@@ -1,11 +1,13 @@
 """Planes through a model's weights (Li et al., "Visualizing the Loss Landscape of Neural Nets", 2018).
 
-  - a random plane through the final weights θ*, θ* + α·δ + β·η, with each direction
-    filter-normalised: every row/filter of δ is rescaled to the norm of the same filter of θ*,
+  - a random plane through the final weights θ*, θ* + u·d₁ + v·d₂, with each direction
+    filter-normalised: every row/filter of d₁ is rescaled to the norm of the same filter of θ*,
     biases and other 1-D parameters are zeroed, which makes surfaces of different networks
     comparable. A model with no weight matrix at all (`poly:2`: three 1-element tensors) would
     get zero directions, a flat "surface"; it gets two orthogonal random directions over all
-    its values instead, each scaled to the norm of all the weights;
+    its values instead, each scaled to the norm of all the weights. (The paper writes the
+    coordinates α, β; in the lectures α is the learning rate and β the smoothing weight, so
+    they are u, v here. Artifacts stored before name the axes α, β: same axes, same order.);
   - the plane spanned by the first two principal directions of the parameter snapshots
     θ_i − θ* (PCA), with the trajectory projected on it: random directions are almost
     orthogonal to the path in high dimension, so the paper projects the path on the PCA plane
@@ -26,6 +28,7 @@ from torch.func import functional_call
 from ..json_floats import finite_json
 
 MAX_PATH_POINTS = 2000       # the stored path is stride-sampled to at most this many points (first and last kept)
+PLANE_LABELS = ("u (along random direction d₁)", "v (along random direction d₂)")   # the random plane's axes
 
 
 def stride_indices(n: int, limit: int) -> list[int]:
@@ -63,17 +66,17 @@ def whole_model_directions(params: dict[str, torch.Tensor], generator: torch.Gen
 
 def plane_losses(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn: Callable,
                  centre: dict[str, torch.Tensor], d1: dict[str, torch.Tensor], d2: dict[str, torch.Tensor],
-                 alphas: torch.Tensor, betas: torch.Tensor, on_progress: Callable | None = None) -> torch.Tensor:
-    """loss(centre + α·d1 + β·d2) for every (α, β): (len(betas), len(alphas)), rows over β."""
-    out = torch.empty(len(betas), len(alphas), dtype=torch.float64)
+                 us: torch.Tensor, vs: torch.Tensor, on_progress: Callable | None = None) -> torch.Tensor:
+    """loss(centre + u·d1 + v·d2) for every (u, v): (len(vs), len(us)), rows over v."""
+    out = torch.empty(len(vs), len(us), dtype=torch.float64)
     model.eval()
     with torch.no_grad():
-        for j, b in enumerate(betas.tolist()):
-            for i, a in enumerate(alphas.tolist()):
-                params = {k: centre[k] + a * d1[k] + b * d2[k] for k in centre}
+        for j, v in enumerate(vs.tolist()):
+            for i, u in enumerate(us.tolist()):
+                params = {k: centre[k] + u * d1[k] + v * d2[k] for k in centre}
                 out[j, i] = float(loss_fn(functional_call(model, params, (x,)), y))
             if on_progress:
-                on_progress(j + 1, len(betas))
+                on_progress(j + 1, len(vs))
     return out
 
 
@@ -109,13 +112,13 @@ def plane_landscapes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn
     g = torch.Generator().manual_seed(seed)
     d1, d2 = whole_model_directions(centre, g) if whole else \
         (filter_normalized_direction(centre, g), filter_normalized_direction(centre, g))
-    ab = torch.linspace(-span, span, resolution, dtype=torch.float64)
-    random_plane = plane_losses(model, x, y, loss_fn, centre, d1, d2, ab, ab, on_progress)
+    uv = torch.linspace(-span, span, resolution, dtype=torch.float64)
+    random_plane = plane_losses(model, x, y, loss_fn, centre, d1, d2, uv, uv, on_progress)
     kind = "scaled to the weights' norm" if whole else "filter-normalised"
     out = {"version": 1, "kind": "plane", "params": [], "loss": loss_name,
            "n_parameters": sum(p.numel() for p in centre.values()),
-           "axes": [{"name": "α", "label": "α (random direction 1)", "values": ab.tolist()},
-                    {"name": "β", "label": "β (random direction 2)", "values": ab.tolist()}],
+           "axes": [{"name": "u", "label": PLANE_LABELS[0], "values": uv.tolist()},
+                    {"name": "v", "label": PLANE_LABELS[1], "values": uv.tolist()}],
            "losses": finite_json(random_plane.tolist()), "path": {}, "normalisation": kind,
            "title": f"loss on a random plane through the final weights ({kind}; Li et al. 2018)"}
     if snapshots is not None and snapshots.shape[0] >= 2:

@@ -2,8 +2,8 @@
 
 A copy of the model trains for up to `steps` batches while the learning rate grows
 exponentially from `lr_min` to `lr_max`; the loss is smoothed (exponentially weighted mean,
-β = 0.9, bias-corrected: about ten points, so the curve does not lag a tenth of the range
-behind) and the test stops when the smoothed loss exceeds 4× its minimum or stops being
+lecture 3's β = 0.1, i.e. BETA = 0.9 on the running mean, bias-corrected: about ten points, so
+the curve does not lag a tenth of the range behind) and the test stops when the smoothed loss exceeds 4× its minimum or stops being
 finite. The suggestion is the lr where the smoothed loss falls fastest
 against log(lr), measured over windows of a tenth of the points ("steepest descent"), taken
 before the minimum; when the curve never falls, the lr at the minimum divided by 10

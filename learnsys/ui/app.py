@@ -13,6 +13,8 @@
     GET  /api/runs/{id}/csv[?name=N]           full resolution: step,name,value
     GET  /api/runs/{id}/stream[?last_id=N&thin=1]  server-sent events (feed.py)
     GET  /api/runs/{id}/artifacts[/{name}]     artifact names / one artifact (JSON)
+    GET  /static/lectures.js, /static/lectures/{search,landscape,graph}.js
+                                               the lecture views (empty scripts when absent)
     POST /api/runs/{id}/predict                {"rows": [[x1, ...], ...]} -> {"predictions": [...]}
 
 It imports nothing from the training loop and never imports torch: it reads the store,
@@ -53,7 +55,9 @@ from .security import SecurityMiddleware, is_loopback
 from .series import SeriesCache, buckets
 
 STATIC = Path(__file__).parent / "static"
-LECTURE_VIEWS = Path(__file__).parents[1] / "lectures" / "static" / "lectures.js"  # the lecture layer's page part
+LECTURE_STATIC = Path(__file__).parents[1] / "lectures" / "static"   # the lecture layer's page part
+LECTURE_VIEWS = LECTURE_STATIC / "lectures.js"                           # its core: registry, chart helpers
+LECTURE_VIEW_FILES = ("search.js", "landscape.js", "graph.js")         # one per view, index.html loads each
 MAX_WIDTH = 20_000          # pixels; more is certainly a mistake
 PREDICT_EXAMPLE = '{"rows": [[4.0], [5.0]]}'
 
@@ -251,6 +255,15 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
             return FileResponse(LECTURE_VIEWS, media_type="text/javascript")
         return Response("// no lecture views installed\n", media_type="text/javascript")
 
+    def lecture_view(request: Request) -> Response:
+        # Only the names index.html loads, matched exactly: no other file of the folder, no path.
+        name = request.path_params["name"]
+        if name not in LECTURE_VIEW_FILES:
+            raise BadRequest(f"No lecture view {shown(name)}.", 404)
+        if (LECTURE_STATIC / name).exists():
+            return FileResponse(LECTURE_STATIC / name, media_type="text/javascript")
+        return Response("// no lecture views installed\n", media_type="text/javascript")
+
     async def error(request: Request, exc: HTTPException) -> Response:
         return _json({"error": exc.detail}, exc.status_code)
 
@@ -282,6 +295,7 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         Route("/api/runs/{run_id}/artifacts/{name}", artifact),
         Route("/api/runs/{run_id}/predict", predict, methods=["POST"]),
         Route("/static/lectures.js", lectures),
+        Route("/static/lectures/{name}", lecture_view),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,

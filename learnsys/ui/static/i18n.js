@@ -1,4 +1,4 @@
-// The dashboard's labels in Chinese and English (app.js; lectures.js keeps its own).
+// The dashboard's labels in Chinese and English (app.js, views/*.js; lectures.js keeps its own).
 // Add a key to both languages; app.js falls back to English, then to the key itself.
 'use strict';
 window.learnsysI18n = {
@@ -19,6 +19,11 @@ window.learnsysI18n = {
     train_rows: 'train {n} rows', dev_rows: 'dev {n} rows', dev_indices: 'dev rows', points: 'points',
     search_name: 'search {params}', full_batch: 'full batch', sgd_batch: 'batch {n} (SGD)', batch_n: 'batch {n}',
     start: 'start', end: 'end', stop: 'stop', error: 'error',
+    evaluation_title: 'Evaluation on the dev set · step {step}', confusion_title: 'Confusion matrix', accuracy_is: 'accuracy {acc}',
+    predicted_class: 'predicted', true_class: 'true class', count: 'count', of_true_class: 'of the true class',
+    samples_title: 'Dev samples: true and predicted labels (✗ wrong)', true_label: 'true', pred_label: 'predicted', wrong: 'wrong',
+    lr_find: 'LR finder', lr_find_title: 'LR finder · {model}', lr_suggested: 'suggested lr {lr} ({rule})', suggested: 'suggested',
+    learning_rate: 'learning rate', loss: 'loss',
   },
   zh: {
     subtitle: '数据集 → 模型 → 训练 → 推理', language: '语言', runs: '训练记录',
@@ -37,5 +42,10 @@ window.learnsysI18n = {
     train_rows: '训练集 {n} 行', dev_rows: '验证集 {n} 行', dev_indices: '验证集的行', points: '个点',
     search_name: '穷举搜索 {params}', full_batch: '全批量', sgd_batch: '批大小 {n}（SGD）', batch_n: '批大小 {n}',
     start: '开始', end: '结束', stop: '停止', error: '错误',
+    evaluation_title: '验证集评估 · 第 {step} 步', confusion_title: '混淆矩阵', accuracy_is: '准确率 {acc}',
+    predicted_class: '预测类别', true_class: '真实类别', count: '个数', of_true_class: '占该真实类别',
+    samples_title: '验证集样本：真实标签与预测标签（✗ 预测错误）', true_label: '真实', pred_label: '预测', wrong: '预测错误',
+    lr_find: '学习率搜索', lr_find_title: '学习率搜索 · {model}', lr_suggested: '建议学习率 {lr}（{rule}）', suggested: '建议',
+    learning_rate: '学习率', loss: '损失',
   },
 };

@@ -35,6 +35,8 @@ window.learnsysMessages = (function () {
     ['reached lr_max after {n} steps', '{n} 步后到达 lr_max'],
     ['the loss became {value} at lr {lr}', '学习率 {lr} 时损失变为 {value}'],
     ['the smoothed loss passed {factor}x its minimum at lr {lr}', '学习率 {lr} 时平滑损失超过其最小值的 {factor} 倍'],
+    ['steepest descent', '最陡下降'], // the LR finder's rules (train/lr_find.py)
+    ['minimum / 10', '最小值 / 10'],
     ['is missing', '缺失'],
     ['is unreadable', '无法读取'],
     ['best {point}, loss {loss}', '最优点 {point}，损失 {loss}', 'best {point}, loss {loss}'],

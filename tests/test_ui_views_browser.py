@@ -61,6 +61,9 @@ def env(tmp_path_factory):
     runs = tmp_path_factory.mktemp("views") / "runs"
     learnsys.fit("cnn:8", "digits-images", loss="cross-entropy", dev=0.2, epochs=3, batch_size=128, runs_dir=runs,
                  run_id="digits", quiet=True)
+    learnsys.fit("cnn:4", "synthetic-images", data_args={"channels": 3, "height": 12, "width": 10, "size": 300,
+                 "classes": 3}, loss="cross-entropy", dev=0.2, epochs=2, runs_dir=runs, run_id="rgb", quiet=True)
+    _name_classes(runs, "rgb", ["cat", "dog", "owl"])
     finder = learnsys.lr_find("mlp:16", "synthetic-linear", batch_size=32, runs_dir=runs)
     port = _free_port()
     dash = start_dashboard(str(runs), port=port)
@@ -72,6 +75,17 @@ def env(tmp_path_factory):
         browser.close()
         pw.stop()
         dash.close()
+
+
+def _name_classes(runs: Path, run_id: str, names: list[str]) -> None:
+    """The run's evaluation with class names, as an artifact that carries them has."""
+    from learnsys.store import STORE_FILENAME, RunStore
+
+    store = RunStore(runs / STORE_FILENAME)
+    try:
+        store.put_artifact(run_id, "evaluation", {**store.artifact(run_id, "evaluation"), "classes": names})
+    finally:
+        store.close()
 
 
 @pytest.fixture
@@ -152,6 +166,28 @@ def test_evaluation_view_draws_the_matrix_and_the_samples_in_both_languages(page
     lo, hi = min(flat), max(flat)
     assert (c, pixels[0], pixels[1]) == (1, w, h)
     assert pixels[2][0::4] == [round(255 * (v - lo) / (hi - lo)) for v in samples["images"][0]] == pixels[2][1::4]
+
+
+def test_rgb_samples_are_drawn_channel_by_channel_and_classes_by_name(page, env):
+    art = _artifact(env, "rgb", "evaluation")
+    samples = art["samples"]
+    c, h, w = samples["shape"]
+    _open(page, env, "rgb", "evaluation")
+    pixels = page.evaluate("""() => { const c = document.querySelector('[data-artifact=evaluation] .sample canvas.rgb');
+        return [c.width, c.height, [...c.getContext('2d').getImageData(0, 0, c.width, c.height).data]]; }""")
+    flat = [v for img in samples["images"] for v in img]
+    lo, hi = min(flat), max(flat)
+    first = samples["images"][0]  # (C, H, W) flattened
+    assert (c, pixels[0], pixels[1]) == (3, w, h)
+    for channel in range(3):
+        assert pixels[2][channel::4] == [round(255 * (v - lo) / (hi - lo)) for v in first[channel * h * w:(channel + 1) * h * w]]
+    names = ["cat", "dog", "owl"]
+    axes = page.evaluate(f"(sel) => {{ const o = ({CHART})(sel).getOption(); return [o.xAxis[0].data, o.yAxis[0].data]; }}",
+                         "[data-artifact=evaluation] .view-plot")
+    assert axes == [names, names]
+    first_caption = page.inner_text("[data-artifact=evaluation] .sample figcaption")
+    assert f"true {names[samples['true'][0]]}" in first_caption and f"predicted {names[samples['pred'][0]]}" in first_caption
+    assert not text_problems(page), text_problems(page)
 
 
 def test_lr_find_view_marks_the_suggestion_and_bounds_the_blow_up(page, env):

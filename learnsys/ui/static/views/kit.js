@@ -39,7 +39,6 @@ window.learnsysViewKit = (function () {
   }
   function render(m) {
     clear(m);
-    m.el.classList.add('view');
     try { m.draw(m); } catch (e) { m.el.textContent = `${m.name}: ${e.message}`; m.el.classList.add('error'); }
   }
   // A view that is no longer on the page (another run shown, the artifacts re-listed) stops

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 # Every chart on the page that is shown: where it is, its size, and each text ECharts drew
 # there with its box (format.js textBoxes, read from the canvas renderer's display list).
-CHART_TEXTS = """() => [...document.querySelectorAll('.plot, .lecture-plot')].filter((d) => d.offsetParent).map((d) => {
+CHART_TEXTS = """() => [...document.querySelectorAll('.plot, .lecture-plot, .view-plot')].filter((d) => d.offsetParent).map((d) => {
   const c = echarts.getInstanceByDom(d); if (!c) return null;
   const fig = d.closest('[data-chart]') || d.closest('[data-artifact]');
   return { where: fig ? (fig.dataset.chart || fig.dataset.artifact) : '?', width: c.getWidth(), height: c.getHeight(),
@@ -41,7 +41,7 @@ def hover_every_chart(page, points=(0.3, 0.7)) -> list[str]:
     hovered chart's own (ECharts puts it inside the plot), else the page's first. (Only the
     page's first was flaky: a linked chart scrolled or laid out elsewhere may hide its own.)"""
     seen = []
-    for plot in page.query_selector_all(".plot, .lecture-plot"):
+    for plot in page.query_selector_all(".plot, .lecture-plot, .view-plot"):
         if not plot.is_visible():
             continue
         plot.scroll_into_view_if_needed()

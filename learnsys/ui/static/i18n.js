@@ -1,4 +1,4 @@
-// The dashboard's labels in Chinese and English (app.js; lectures.js keeps its own).
+// The dashboard's labels in Chinese and English (app.js, views/*.js; lectures.js keeps its own).
 // Add a key to both languages; app.js falls back to English, then to the key itself.
 'use strict';
 window.learnsysI18n = {
@@ -22,6 +22,11 @@ window.learnsysI18n = {
     diverged: 'diverged', damaged: 'damaged', reason: 'Why it ended: {why}', processes: '{n} processes (DDP)',
     diverged_hint: 'The learning rate is too high for this model and data (lecture 3): try a smaller --lr, or `learnsys lr-find` to find one.',
     train_accuracy: 'train accuracy (each batch)', dev_accuracy: 'dev accuracy',
+    evaluation_title: 'Evaluation on the dev set · step {step}', confusion_title: 'Confusion matrix', accuracy_is: 'accuracy {acc}',
+    predicted_class: 'predicted', true_class: 'true class', count: 'count', of_true_class: 'of the true class',
+    samples_title: 'Dev samples: true and predicted labels (✗ wrong)', true_label: 'true', pred_label: 'predicted', wrong: 'wrong',
+    lr_find: 'LR finder', lr_find_title: 'LR finder · {model}', lr_suggested: 'suggested lr {lr} ({rule})', suggested: 'suggested',
+    learning_rate: 'learning rate', loss: 'loss',
   },
   zh: {
     subtitle: '数据集 → 模型 → 训练 → 推理', language: '语言', runs: '训练记录',
@@ -43,5 +48,10 @@ window.learnsysI18n = {
     diverged: '已发散', damaged: '已损坏', reason: '结束原因：{why}', processes: '{n} 个进程（DDP）',
     diverged_hint: '对这个模型和数据来说学习率太大（第 3 讲）：试试更小的 --lr，或用 `learnsys lr-find` 找一个合适的学习率。',
     train_accuracy: '训练集准确率（每个批次）', dev_accuracy: '验证集准确率',
+    evaluation_title: '验证集评估 · 第 {step} 步', confusion_title: '混淆矩阵', accuracy_is: '准确率 {acc}',
+    predicted_class: '预测类别', true_class: '真实类别', count: '个数', of_true_class: '占该真实类别',
+    samples_title: '验证集样本：真实标签与预测标签（✗ 预测错误）', true_label: '真实', pred_label: '预测', wrong: '预测错误',
+    lr_find: '学习率搜索', lr_find_title: '学习率搜索 · {model}', lr_suggested: '建议学习率 {lr}（{rule}）', suggested: '建议',
+    learning_rate: '学习率', loss: '损失',
   },
 };

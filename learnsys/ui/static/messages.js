@@ -37,6 +37,8 @@ window.learnsysMessages = (function () {
     ['the smoothed loss passed {factor}x its minimum at lr {lr}', '学习率 {lr} 时平滑损失超过其最小值的 {factor} 倍'],
     ['its row in the store is damaged: `learnsys doctor` rebuilds it', '这条训练记录在存储中已损坏：`learnsys doctor` 可以重建它'],
     ['rows were not written: {lost}', '有些行没有写入：{lost}'],
+    ['steepest descent', '最陡下降'], // the LR finder's rules (train/lr_find.py)
+    ['minimum / 10', '最小值 / 10'],
     ['is missing', '缺失'],
     ['is unreadable', '无法读取'],
     ['best {point}, loss {loss}', '最优点 {point}，损失 {loss}', 'best {point}, loss {loss}'],

@@ -198,8 +198,11 @@ def _into_memory(lazy: LazyData) -> DataSet:
                                                                    for i in lazy.indices.tolist()])
     x, y = split_item(batch, lazy.layout)
     data = (x, y) if y is not None else x
-    return as_data(data, source=lazy.source) if not isinstance(x, (tuple, dict)) else \
+    ds = as_data(data, source=lazy.source) if not isinstance(x, (tuple, dict)) else \
         as_data(join_batch(x, y, lazy.layout), source=lazy.source)
+    if lazy.n_classes and ds.n_classes:  # the classes decided for the Dataset, not only those its items show
+        ds.n_classes, ds.class_names = lazy.n_classes, lazy.class_names
+    return ds
 
 
 def sample_batch(parts: Parts, rows: int = 1) -> tuple[Any, torch.Tensor | None]:

@@ -61,7 +61,8 @@ def graceful_stop(trainer: Trainer) -> Iterator[None]:
 def _sinks(built: Built, folder: RunFolder, quiet: bool, tensorboard: str | Path | None) -> list[Callback]:
     # The console sink is there even when quiet (hidden), so its smoothing state is always in
     # the checkpoint and a quiet run resumed with a progress bar shows the right smoothed loss.
-    sinks: list[Callback] = [StoreSink(str(folder.store_path), folder.run_id), LogFileSink(folder.log_path),
+    sinks: list[Callback] = [StoreSink(str(folder.store_path), folder.run_id, class_names=built.data.class_names),
+                             LogFileSink(folder.log_path),
                              ConsoleSink(show=not quiet)]
     if tensorboard is not None:
         sinks.append(TensorBoardSink(tensorboard, folder.run_id))

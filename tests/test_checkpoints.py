@@ -84,7 +84,7 @@ def to_old_format(folder: Path) -> None:
     (folder / MANIFEST).write_text(json.dumps({"format": 1, "checkpoints": entries}))
 
 
-def test_old_format_checkpoints_resume_bitwise(runs_dir, reference):
+def test_old_format_checkpoints_resume_bitwise(runs_dir, reference):  # noqa: F811 (a fixture)
     run = train(runs_dir, "a", callbacks=[StopAtStep(23)])
     ckpts = run.folder.checkpoints
     before = {p.name: read_verified(p) for p in ckpts.glob("step-*.pt")}

@@ -121,6 +121,45 @@ def test_images_with_integer_labels_train_a_classifier_with_accuracy_and_a_confu
     assert confusion.shape == (3, 3) and int(confusion.sum()) == 30
     assert art["samples"]["shape"] == [1, 8, 8] and len(art["samples"]["pred"]) == 16
     assert abs(torch.trace(confusion).item() / 30 - names["dev/accuracy"][1][-1]) < 1e-6  # float32 mean
+    assert art["classes"] is None                       # tensors name no classes: the view shows ids
+
+
+class NamedClasses(Dataset):
+    """A map-style Dataset that names its classes, as torchvision's sets do with `.classes`."""
+    classes = ["cat", "dog", "owl"]
+
+    def __init__(self):
+        g = torch.Generator().manual_seed(2)
+        self.y = torch.randint(0, 3, (60,), generator=g)
+        self.x = torch.randn(60, 4, generator=g) + self.y[:, None].float()
+
+    def __len__(self):
+        return len(self.y)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
+def _evaluation(runs_dir, run_id):
+    con = sqlite3.connect(runs_dir / "learnsys.sqlite")
+    try:
+        return json.loads(con.execute("SELECT data FROM artifacts WHERE run_id=? AND name='evaluation'",
+                                      (run_id,)).fetchone()[0])
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("data, feed, names", [
+    ("iris", "auto", ["setosa", "versicolor", "virginica"]),      # a bundled set's class names
+    (NamedClasses(), "loader", NamedClasses.classes),             # a Dataset's .classes, item by item
+    (NamedClasses(), "memory", NamedClasses.classes),             # ... and collated into memory
+])
+def test_the_evaluation_names_the_classes_its_data_names(runs_dir, data, feed, names):
+    run_id = f"named-{feed}-{isinstance(data, str)}"
+    learnsys.fit("softmax", data, loss="cross-entropy", dev=0.25, epochs=1, feed=feed, runs_dir=runs_dir,
+                 run_id=run_id, quiet=True)
+    art = _evaluation(runs_dir, run_id)
+    assert art["classes"] == names and len(art["confusion"]) == len(names)
 
 
 def test_a_dict_of_named_tensors_reaches_the_model_as_keyword_arguments(runs_dir):

@@ -151,14 +151,15 @@ def test_chart_texts_fit_apart_and_every_chart_hovers_cleanly(page, env):
     page.wait_for_timeout(300)
     assert text_problems(page) == []
     # Large values are written compactly, not cut: the loss axis of the lr = 0.25 run reads 8e7,
-    # and the tooltip at its last step the loss 82,310,176 (float32; the closed form
-    # (4/3)^58 * 14/3 is 82,310,171) as 8.23102e7.
+    # and the tooltip at its last step the loss as 8.231…e7 (the closed form (4/3)^58 * 14/3 is
+    # 82,310,171; float32 on the CPU at hand rounds it to 8.23102e7 or 8.23104e7).
     _open(page, env, "run=div")
     loss_labels = [t["text"] for t in page.evaluate("() => learnsysFormat.textBoxes(learnsysDebug.chart('loss'))")
                    if t["kind"] == "yAxis"]
     assert "8e7" in loss_labels and all(len(x) <= 6 for x in loss_labels), loss_labels
     tips = hover_every_chart(page, points=(0.93,))
-    assert any("8.23102e7" in t for t in tips), tips
+    shown = [float(m) for t in tips for m in re.findall(r"\d\.\d+e7", t)]
+    assert any(abs(v / 82310171 - 1) < 1e-5 for v in shown), tips
 
 
 def test_overlays_offer_epochs_and_say_what_differs(page, env):
@@ -217,10 +218,14 @@ def test_run_messages_events_and_search_in_chinese(page, env):
 def test_gradients_are_drawn_beside_the_parameters(page, env):
     _open(page, env, "run=grads")
     drawn = page.evaluate("() => window.learnsysDebug.chartSeries('grad')")
-    assert [(d["name"], d["points"]) for d in drawn] == [("∂L/∂w", 50)]
+    assert [(d["name"], d["points"]) for d in drawn] == [("∂loss/∂w", 50)]
     assert page.locator('.chart[data-chart="grad"]').is_visible()
-    first = page.evaluate("() => learnsysDebug.points('grad')['∂L/∂w'][0]")
+    first = page.evaluate("() => learnsysDebug.points('grad')['∂loss/∂w'][0]")
     assert first[0] == 1 and abs(first[1] - (-28 / 3)) < 1e-9  # dMSE/dw at w = 1: 2/3·Σ(w−2)x² = −28/3
+    # The y axes say what is plotted: the gradient's axis and the parameters' axis are named.
+    names = {key: page.evaluate("(k) => learnsysDebug.chart(k).getOption().yAxis[0].name", key) for key in ("grad", "param")}
+    assert names == ({"grad": "∂loss/∂parameter", "param": "value"} if page.lang == "en"
+                     else {"grad": "∂损失/∂参数", "param": "取值"})
 
 
 def test_numbers_are_compact(page, env):

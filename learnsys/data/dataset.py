@@ -14,7 +14,7 @@ of classes is their maximum + 1 unless the spec's `classes` says otherwise.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -63,6 +63,7 @@ class DataSet:
     target_names: list[str]
     n_classes: int = 0                   # 0: regression (or no targets)
     source: str = ""
+    class_names: list[str] = field(default_factory=list)   # one per class when the source names them
 
     @property
     def n_rows(self) -> int:
@@ -87,12 +88,12 @@ class DataSet:
 
     def rows(self, index: torch.Tensor) -> "DataSet":
         return DataSet(map_tensors(self.x, lambda t: t[index]), None if self.y is None else self.y[index],
-                       self.feature_names, self.target_names, self.n_classes, self.source)
+                       self.feature_names, self.target_names, self.n_classes, self.source, self.class_names)
 
     def meta(self) -> dict:
         return {"feature_names": self.feature_names, "target_names": self.target_names,
                 "n_classes": self.n_classes, "n_features": self.n_features, "item_shape": list(self.item_shape),
-                "source": self.source}
+                "source": self.source, "class_names": self.class_names}
 
 
 # -- from Python objects ------------------------------------------------------------------

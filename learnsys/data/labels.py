@@ -55,6 +55,8 @@ def with_classes(data: DataSet | LazyData, classes, wants_classes: bool) -> Data
             return data
         n = classes if classes != "auto" else data.n_classes or count_classes(data)
         data.n_classes, data.target_is_class = n, True
+        if len(data.class_names) != n:
+            data.class_names = []
         return data
     if data.y is None:
         return data
@@ -68,4 +70,5 @@ def with_classes(data: DataSet | LazyData, classes, wants_classes: bool) -> Data
         _check_ids(y, n, data.source)
     if y is data.y and n == data.n_classes:
         return data
-    return DataSet(data.x, y, data.feature_names, ["class"] if n else data.target_names, n, data.source)
+    names = data.class_names if len(data.class_names) == n else []
+    return DataSet(data.x, y, data.feature_names, ["class"] if n else data.target_names, n, data.source, names)

@@ -74,6 +74,7 @@ class LazyData:
     collate_fn: Callable | None = None
     feature_names: list[str] = field(default_factory=list)
     target_names: list[str] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)   # the Dataset's `.classes`, when it has them
 
     @property
     def n_rows(self) -> int:
@@ -92,7 +93,7 @@ class LazyData:
     def meta(self) -> dict:
         return {"feature_names": self.feature_names, "target_names": self.target_names, "n_classes": self.n_classes,
                 "n_features": self.n_features, "item_shape": list(self.item_shape), "source": self.source,
-                "lazy": True}
+                "class_names": self.class_names, "lazy": True}
 
 
 def item(dataset: torch.utils.data.Dataset, index: int) -> Any:
@@ -127,7 +128,13 @@ def as_lazy(dataset: torch.utils.data.Dataset, *, source: str, target_key: str |
     is_class = isinstance(target, int) or (isinstance(target, torch.Tensor) and not target.is_floating_point())
     return LazyData(dataset, torch.arange(n), layout, item_shape, _known_classes(dataset) if is_class else 0,
                     is_class, source, collate_fn, target_names=["class" if is_class else "y"] if target is not None
-                    else [])
+                    else [], class_names=_class_names(dataset) if is_class else [])
+
+
+def _class_names(dataset: Any) -> list[str]:
+    """The class names a dataset states as `.classes` (torchvision's sets do), else []."""
+    classes = getattr(dataset, "classes", None)
+    return [str(c) for c in classes] if isinstance(classes, (list, tuple)) else []
 
 
 def _known_classes(dataset: Any) -> int:
@@ -166,4 +173,4 @@ class _Rows(torch.utils.data.Dataset):
 def from_memory(ds: DataSet) -> LazyData:
     """A DataSet fed through the DataLoader path: the same rows, item by item."""
     return LazyData(_Rows(ds), torch.arange(ds.n_rows), ds.layout, ds.item_shape, ds.n_classes, ds.n_classes > 0,
-                    ds.source, None, ds.feature_names, ds.target_names)
+                    ds.source, None, ds.feature_names, ds.target_names, ds.class_names)

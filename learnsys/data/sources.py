@@ -213,4 +213,5 @@ def _bundled(name: str) -> DataSet:
         return DataSet(x, torch.from_numpy(b.y.astype(np.float32))[:, None], b.feature_names, b.target_names, 0,
                        name)
     y = torch.from_numpy(b.y)                                                            # (N,) int64 class ids
-    return DataSet(x, y, [] if name in IMAGE_SETS else b.feature_names, b.target_names, b.n_classes, name)
+    return DataSet(x, y, [] if name in IMAGE_SETS else b.feature_names, b.target_names, b.n_classes, name,
+                   list(b.class_names))

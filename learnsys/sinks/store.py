@@ -19,8 +19,9 @@ from ..train.callbacks import Callback
 class StoreSink(Callback):
     """The one writer of a run's store rows while it trains (its row is made with its folder)."""
 
-    def __init__(self, store_path: str, run_id: str):
+    def __init__(self, store_path: str, run_id: str, *, class_names: list[str] | None = None):
         self.run_id = run_id
+        self.class_names = list(class_names or [])   # the evaluation artifact's labels; ids when empty
         self.store_path = store_path
         self.writer = StoreWriter(store_path)
 
@@ -47,7 +48,8 @@ class StoreSink(Callback):
         try:
             store.put_artifact(self.run_id, "evaluation", finite_json({
                 "step": logs["step"], "metrics": logs["metrics"],
-                "confusion": None if confusion is None else confusion.tolist(), "samples": logs.get("samples")}))
+                "confusion": None if confusion is None else confusion.tolist(), "samples": logs.get("samples"),
+                "classes": self.class_names or None}))
         finally:
             store.close()
 

@@ -51,8 +51,7 @@ class DivergenceGuard:
             self._set_limit()
         if not math.isfinite(value):
             return f"loss is {value}"
-        limit = self.explode * max(self.first_loss or 0.0, 1e-6)
-        if value > limit:
+        if value > self.limit:
             return f"loss {value:.4g} exceeds {self.explode:g}x the first loss ({self.first_loss:.4g})"
         return None
 

@@ -93,7 +93,8 @@ window.learnsysCharts = (function () {
     const percent = (v) => `${F.num(v * 100, 4)} %`;
     function yAxis(key, view) {
       if (key === 'acc') return F.valueAxis('', { min: 0, max: 1, axisLabel: { formatter: percent, hideOverlap: true } });
-      return F.valueAxis('', { type: view.log && (key === 'loss' || key === 'dev') ? 'log' : 'value', scale: true });
+      const name = { grad: t('axis_grad'), param: t('axis_param') }[key] || '';
+      return F.valueAxis(name, { type: view.log && (key === 'loss' || key === 'dev') ? 'log' : 'value', scale: true });
     }
     function baseOption(key, view) {
       const value = key === 'acc' ? percent : (v) => F.num(v, 6);
@@ -156,7 +157,7 @@ window.learnsysCharts = (function () {
       if (name === 'train/loss') return t('raw');
       if (name === 'train/loss_epoch') return t('epoch_mean');
       if (name.startsWith('param/')) return name.slice(6);
-      if (name.startsWith('grad/')) return `∂L/∂${name.slice(5)}`;
+      if (name.startsWith('grad/')) return `∂loss/∂${name.slice(5)}`;
       return { 'dev/loss': t('chart_dev'), 'dev/accuracy': t('dev_accuracy'), 'train/accuracy': t('train_accuracy'), lr: t('chart_lr') }[name] || name;
     }
 

@@ -26,7 +26,7 @@ window.learnsysI18n = {
     predicted_class: 'predicted', true_class: 'true class', count: 'count', of_true_class: 'of the true class',
     samples_title: 'Dev samples: true and predicted labels (✗ wrong)', true_label: 'true', pred_label: 'predicted', wrong: 'wrong',
     lr_find: 'LR finder', lr_find_title: 'LR finder · {model}', lr_suggested: 'suggested lr {lr} ({rule})', suggested: 'suggested',
-    learning_rate: 'learning rate', loss: 'loss',
+    learning_rate: 'learning rate', loss: 'loss', axis_grad: '∂loss/∂parameter', axis_param: 'value',
   },
   zh: {
     subtitle: '数据集 → 模型 → 训练 → 推理', language: '语言', runs: '训练记录',
@@ -52,6 +52,6 @@ window.learnsysI18n = {
     predicted_class: '预测类别', true_class: '真实类别', count: '个数', of_true_class: '占该真实类别',
     samples_title: '验证集样本：真实标签与预测标签（✗ 预测错误）', true_label: '真实', pred_label: '预测', wrong: '预测错误',
     lr_find: '学习率搜索', lr_find_title: '学习率搜索 · {model}', lr_suggested: '建议学习率 {lr}（{rule}）', suggested: '建议',
-    learning_rate: '学习率', loss: '损失',
+    learning_rate: '学习率', loss: '损失', axis_grad: '∂损失/∂参数', axis_param: '取值',
   },
 };

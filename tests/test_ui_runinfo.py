@@ -81,3 +81,25 @@ def test_a_damaged_meta_json_gives_nulls(client, runs_dir, damage):
     r = client.get(f"/api/runs/{run_id}")
     assert r.status_code == 200
     assert (r.json()["steps_per_epoch"], r.json()["train_rows"], r.json()["world_size"]) == (None, None, None)
+    assert r.json()["samples_per_s"] is None
+
+
+def test_samples_per_second_since_the_start(client):
+    # 'dev': 40 train rows in 3 steps per epoch; 3 steps from the 'start' event to the last update
+    got = client.get("/api/runs/dev").json()
+    start = next(e for e in got["events"] if e["kind"] == "start")
+    expected = (got["step"] - start["step"]) * 40 / 3 / (got["updated"] - start["time"])
+    assert got["step"] == 3 and got["samples_per_s"] == pytest.approx(expected, rel=1e-12) and expected > 0
+
+
+def test_samples_per_second_counts_from_the_last_resume():
+    from learnsys.ui.runinfo import samples_per_second
+
+    info = {"train_rows": 10, "steps_per_epoch": 4, "step": 30, "updated": 120.0}
+    events = [{"kind": "start", "step": 0, "time": 100.0}, {"kind": "checkpoint", "step": 20, "time": 110.0},
+              {"kind": "resume", "step": 20, "time": 115.0}]
+    assert samples_per_second(info, events) == pytest.approx(10 * 10 / 4 / 5.0)   # 10 steps of 2.5 rows in 5 s
+    assert samples_per_second({**info, "step": 20}, events) is None                # no step since the resume
+    assert samples_per_second({**info, "updated": 115.0}, events) is None          # no time either
+    assert samples_per_second({**info, "train_rows": None}, events) is None        # meta.json did not say
+    assert samples_per_second(info, []) is None

@@ -126,6 +126,9 @@ def test_a_run_that_ended_well_shows_no_reason(page, env):
     assert "ended-badly" not in (page.locator("#run-message").get_attribute("class") or "")
     assert not page.locator("#run-advice").is_visible()
     assert "DDP" not in page.locator("#run-meta").inner_text()
+    # the throughput since the start, in the page's language ("… samples/s" / "每秒 … 个样本")
+    assert re.search(r"[\d,.e]+ samples/s" if page.text["finished"] == "finished" else r"每秒 [\d,.e]+ 个样本",
+                     page.locator("#run-meta").inner_text()), page.locator("#run-meta").inner_text()
 
 
 def test_a_run_of_two_processes_says_ddp(page, env):

@@ -50,7 +50,7 @@ from .inputs import (INT64_MAX, BadRequest, beta_param, clamped_int_param, int_p
                      replay_position, shown)
 from .predict import PredictionError, PredictWorker, WorkerUnavailable
 from .reader import StoreReader, StoreUnavailable
-from .runinfo import brief, folder_fields
+from .runinfo import brief, folder_fields, samples_per_second
 from .security import SecurityMiddleware, is_loopback
 from .series import SeriesCache, buckets
 
@@ -142,6 +142,7 @@ def create_app(runs_dir: str | Path, *, token: str | None = None, host: str = "1
         info = dict(info) | folder_fields(info)
         info.pop("folder", None)  # the page needs no file system paths
         info["events"] = s.events(info["id"])
+        info["samples_per_s"] = samples_per_second(info, info["events"])
         info["metrics"] = s.metric_names(info["id"])
         info["artifacts"] = s.artifact_names(info["id"])
         info["last_metric_id"] = s.last_metric_id()

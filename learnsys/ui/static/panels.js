@@ -78,7 +78,9 @@ window.learnsysPanels = (function () {
       const rows = i.train_rows !== null && i.train_rows !== undefined
         ? [tf('train_rows', { n: i.train_rows }), i.dev_rows ? tf('dev_rows', { n: i.dev_rows }) : ''] : [];
       const processes = i.world_size > 1 ? tf('processes', { n: i.world_size }) : '';
-      $('#run-meta').textContent = [i.model, i.data, ...rows, processes].filter(Boolean).join(' · ');
+      const sps = i.samples_per_s;   // averaged since the last start or resume (runinfo.py)
+      const speed = sps ? tf('samples_per_s', { n: sps >= 100 ? F.int(Math.round(sps)) : F.num(sps, 3) }) : '';
+      $('#run-meta').textContent = [i.model, i.data, ...rows, processes, speed].filter(Boolean).join(' · ');
       renderReason(d);
       $('#spec-text').textContent = Object.entries(i.spec || {}).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join('\n')
         + (i.dev_indices ? `\n${t('dev_indices')} = ${JSON.stringify(i.dev_indices)}` : '');

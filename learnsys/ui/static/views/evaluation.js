@@ -24,6 +24,14 @@
   }
   const className = (data, id) => (data.classes && data.classes[id] !== undefined ? String(data.classes[id]) : String(id));
 
+  // The width of the widest class name as ECharts draws axis labels (12 px), so the y axis'
+  // name sits left of the labels whatever their length ('versicolor', '猫', '7').
+  function widest(names) {
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `12px ${F.FONT}`;
+    return Math.ceil(Math.max(0, ...names.map((s) => ctx.measureText(s).width)));
+  }
+
   function matrix(m) {
     const { data, t, tf } = m;
     const counts = data.confusion;
@@ -50,7 +58,7 @@
     chart.setOption(Object.assign(F.base(), {
       grid: { left: 36, right: 16, top: 8, bottom: 44, containLabel: true },
       xAxis: axis(t('predicted_class'), { position: 'bottom' }),
-      yAxis: axis(t('true_class'), { inverse: true, nameGap: 30 }),
+      yAxis: axis(t('true_class'), { inverse: true, nameGap: widest(names) + 14 }), // the name left of the longest label
       tooltip: Object.assign(F.base().tooltip, { trigger: 'item', formatter: (p) => {
         const [j, i, count] = p.value;
         return F.tooltip(`${t('true_class')} ${names[i]} → ${t('predicted_class')} ${names[j]}`, [

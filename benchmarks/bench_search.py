@@ -2,8 +2,15 @@
 `linear` + MSE, measured side by side in one process:
 
   - the lecture's Python loop (for w, for b, for x, y), timed on a slice and extrapolated;
-  - learnsys generic eager (`--method vmap`), compiled (`--compile`) and sufficient statistics;
+  - learnsys eager (`--method vmap`: for `linear` the affine path, one matmul per chunk),
+    compiled (`--compile`) and sufficient statistics;
+  - the hand-written references for the same evaluation on the same machine: a chunked in-place
+    eager loop (mul, add, sub, square, mean into one reused buffer) and a `torch.compile` of
+    ((w·x + b − y)²).mean() over chunks; each at its best chunk size, timed from the grid's axes
+    (their meshgrid of points included, as learnsys's time includes making its points);
   - the machine's float32 matmul rate as the yardstick (compare ratios across machines).
+
+The targets are ratios to the references (issue 14): eager ≤ 1.5×, compiled ≤ 1.2×.
 
     python benchmarks/bench_search.py [--repeats 3] [--json out.json]
 
@@ -58,6 +65,46 @@ def lecture_loop(ds: DataSet, n_points: int) -> float:
     return time.perf_counter() - t0
 
 
+def _grid_points() -> tuple[torch.Tensor, torch.Tensor]:
+    """(w, b) of every grid point, w the slow axis (as the search orders them): (P,), (P,) float32."""
+    w, b = torch.meshgrid(grid()["w"].float(), grid()["b"].float(), indexing="ij")
+    return w.reshape(-1), b.reshape(-1)
+
+
+def handwritten_eager(ds: DataSet, chunk: int) -> float:
+    """The loss at every grid point by hand: chunks of points, in place in one buffer; seconds."""
+    x, y = ds.x[:, 0], ds.y[:, 0]                                           # (N,), (N,)
+    t0 = time.perf_counter()   # from the grid's axes, as learnsys's time runs from its first point
+    w, b = _grid_points()
+    out, buf = torch.empty(w.numel()), torch.empty(chunk, x.numel())       # (P,), (C, N)
+    for s in range(0, w.numel(), chunk):
+        r = buf[:min(chunk, w.numel() - s)]
+        torch.mul(w[s:s + chunk, None], x[None, :], out=r)
+        r.add_(b[s:s + chunk, None]).sub_(y[None, :]).square_()
+        torch.mean(r, 1, out=out[s:s + chunk])
+    return time.perf_counter() - t0
+
+
+def handwritten_compiled(ds: DataSet, chunk: int, repeats: int) -> float:
+    """The same through torch.compile (one fused kernel per chunk); best of `repeats`, after a warm-up."""
+    x, y = ds.x[:, 0], ds.y[:, 0]
+
+    @torch.compile(dynamic=False)
+    def losses(w, b):
+        return ((w[:, None] * x[None, :] + b[:, None] - y[None, :]) ** 2).mean(1)   # (C,)
+
+    def once() -> float:
+        t0 = time.perf_counter()
+        w, b = _grid_points()
+        out = torch.empty(w.numel())
+        for s in range(0, w.numel(), chunk):
+            out[s:s + chunk] = losses(w[s:s + chunk], b[s:s + chunk])
+        return time.perf_counter() - t0
+
+    once()
+    return min(once() for _ in range(repeats))
+
+
 def best_of(repeats: int, **kw) -> tuple[float, dict]:
     times, result = [], None
     for _ in range(repeats):
@@ -95,17 +142,28 @@ def main() -> dict:
     loop = lecture_loop(ds, args.slice)
     out["python_loop_s"] = loop * points / args.slice
     out["python_loop_measured"] = {"points": args.slice, "seconds": loop}
-    for mem in (8, 32, 128):
-        s, meta = best_of(args.repeats, method="vmap", max_memory_mb=mem)
-        out.setdefault("eager_by_memory", {})[mem] = {"seconds": s, "chunk": meta["chunk"]}
-    best_mem = min(out["eager_by_memory"], key=lambda m: out["eager_by_memory"][m]["seconds"])
-    out["eager_s"] = out["eager_by_memory"][best_mem]["seconds"]
-    out["eager_max_memory_mb"] = best_mem
+    # contenders alternate within each repeat: references first, then learnsys
+    ref_chunks = {c: [] for c in (256, 512, 1024, 4096)}
+    eager = []
+    for _ in range(args.repeats):
+        for c in ref_chunks:
+            ref_chunks[c].append(handwritten_eager(ds, c))
+        s, meta = best_of(1, method="vmap")
+        eager.append(s)
+    best_chunk = min(ref_chunks, key=lambda c: min(ref_chunks[c]))
+    out["handwritten_eager_s"], out["handwritten_eager_chunk"] = min(ref_chunks[best_chunk]), best_chunk
+    out["eager_s"], out["eager_chunk"], out["eager_path"] = min(eager), meta["chunk"], meta.get("path", "vmap")
     t0 = time.perf_counter()
-    search("linear", ds, grid(), method="compiled", max_memory_mb=best_mem)
+    search("linear", ds, grid(), method="compiled")
     out["compile_first_call_s"] = time.perf_counter() - t0
-    out["compiled_s"], _ = best_of(args.repeats, method="compiled", max_memory_mb=best_mem)
+    compiled_refs = {c: handwritten_compiled(ds, c, args.repeats) for c in (16384, 65536)}
+    best_c = min(compiled_refs, key=compiled_refs.get)
+    out["handwritten_compiled_s"], out["handwritten_compiled_chunk"] = compiled_refs[best_c], best_c
+    out["compiled_s"], _ = best_of(args.repeats, method="compiled")
     out["statistics_s"], _ = best_of(max(args.repeats, 10), method="statistics")
+    out["eager_vs_handwritten"] = out["eager_s"] / out["handwritten_eager_s"]
+    out["compiled_vs_handwritten"] = out["compiled_s"] / out["handwritten_compiled_s"]
+    out["machine"]["load_average_end"] = os.getloadavg()[0]
     flops = 4.0 * points * N_DATA  # per point and row: x·w + b (2), − y, square (1), sum (1) ≈ 4 flops
     for key in ("eager", "compiled", "statistics"):
         out[f"{key}_gflops_equivalent"] = flops / out[f"{key}_s"] / 1e9
@@ -114,11 +172,18 @@ def main() -> dict:
     print(f"matmul yardstick: {out['matmul_gflops']:.1f} GFLOP/s (float32, 2048²)")
     print(f"{'path':<24}{'time':>12}{'vs loop':>12}{'GFLOP/s eq.':>14}")
     print(f"{'lecture Python loop':<24}{out['python_loop_s']:>11.1f}s{1:>12.0f}x{'':>14}  (from {args.slice} points)")
-    for key, label in (("eager", f"generic eager ({best_mem} MB)"), ("compiled", "compiled"),
+    for key, label in (("eager", f"eager ({out['eager_path']})"), ("compiled", "compiled"),
                        ("statistics", "sufficient statistics")):
         s = out[f"{key}_s"]
         print(f"{label:<24}{s * 1e3:>10.2f}ms{out[f'{key}_speedup_vs_loop']:>11.0f}x"
               f"{out[f'{key}_gflops_equivalent']:>14.1f}")
+    print(f"hand-written eager, chunk {out['handwritten_eager_chunk']}: {out['handwritten_eager_s'] * 1e3:.1f} ms; "
+          f"learnsys eager / hand-written = {out['eager_vs_handwritten']:.2f}x (target <= 1.5x)")
+    print(f"hand-written torch.compile, chunk {out['handwritten_compiled_chunk']}: "
+          f"{out['handwritten_compiled_s'] * 1e3:.1f} ms; learnsys compiled / hand-written = "
+          f"{out['compiled_vs_handwritten']:.2f}x (target <= 1.2x)")
+    print(f"load average: {out['machine']['load_average']:.2f} at the start, "
+          f"{out['machine']['load_average_end']:.2f} at the end")
     print(f"compile (first call, incl. compilation): {out['compile_first_call_s']:.1f} s")
     if args.json:
         with open(args.json, "w") as f:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from learnsys.data import DataSet
 from learnsys.errors import SearchError
@@ -151,6 +152,39 @@ def test_ctrl_c_keeps_the_best_so_far():
     assert json.loads(json.dumps(r.artifact(), allow_nan=False))["partial"] is True  # NaN stored as null
 
 
+class _Generic(nn.Module):
+    """The same function as learnsys's `linear` / `linear-nobias`, in a class the search does not
+    recognise: it takes the generic `vmap` path, the reference for the affine fast path."""
+
+    def __init__(self, affine: nn.Module):
+        super().__init__()
+        self.inner = affine
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("kind, loss, method", [("linear", "mse", "vmap"), ("linear", "mae", "vmap"),
+                                                ("linear-nobias", "mse", "vmap"), ("linear", "mae", "compiled")])
+def test_the_affine_fast_path_matches_the_generic_vmap_path(kind, loss, method):
+    """`linear` and `linear-nobias` (3 features, 2 targets, a partial grid) as one matmul per chunk
+    (lectures/affine.py) against vmap over the same model wrapped in an unknown class."""
+    from learnsys.models import Linear, LinearNoBias
+
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(200, 3, generator=g)
+    y = x @ torch.randn(3, 2, generator=g) + 0.2 * torch.randn(200, 2, generator=g)           # (N, T)
+    ds = DataSet(x, y, ["a", "b", "c"], ["y1", "y2"], 0, "random")
+    torch.manual_seed(0)
+    net = Linear(3, 2) if kind == "linear" else LinearNoBias(3, 2)
+    names = ("linear.weight[1,2]", "linear.bias[0]") if kind == "linear" else ("w[2,1]", "w[0,0]")
+    grid = {names[0]: axis("-1:1:0.05"), names[1]: axis("-1:1:0.1")}
+    fast = search(net, ds, grid, method=method, loss=loss, max_memory_mb=0.05)       # several chunks
+    slow = search(_Generic(net), ds, {f"inner.{k}": v for k, v in grid.items()}, method="vmap", loss=loss)
+    assert fast.meta["path"] == "affine" and "path" not in slow.meta and fast.meta["chunk"] < fast.meta["total"]
+    assert torch.allclose(fast.losses, slow.losses, rtol=2e-6, atol=1e-7), (fast.losses - slow.losses).abs().max()
+
+
 @pytest.mark.slow
 def test_compiled_path_matches_vmap():
     ds = _random_linear_data(n=100)
@@ -214,3 +248,16 @@ def test_a_search_run_can_be_shown_and_predict_or_resume_say_why_not(cli, runs_d
     for verb, extra in (("predict", ("--x", "4")), ("resume", ("--no-ui",)), ("landscape", ())):
         r = cli(verb, run_id, "--runs-dir", runs_dir, *extra)
         assert r.code == 2 and r.err.count("\n") == 1 and "search run" in r.err, (verb, r.err)
+
+
+def test_product_grid_points_are_itertools_product_in_any_chunk():
+    import itertools
+
+    from learnsys.lectures.search import _product_points
+
+    axes = [axis("0:6:1"), axis("-1:1:0.2"), axis("3,5,7,9,11")]                  # 7 × 11 × 5 = 385 points
+    every = torch.tensor(list(itertools.product(*[a.tolist() for a in axes])), dtype=torch.float64)
+    for start in range(0, 385, 7):
+        for stop in (start + 1, start + 3, start + 17, start + 60, 385):
+            stop = min(stop, 385)
+            assert torch.equal(_product_points(axes, start, stop), every[start:stop]), (start, stop)

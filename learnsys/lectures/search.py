@@ -33,6 +33,7 @@ from ..errors import SearchError
 from ..json_floats import finite_json
 from ..models import Linear, LinearNoBias
 from ..spec import RunSpec
+from .affine import affine_evaluator, is_affine
 from .grid import chunk_size, one_feature_one_target, resolve, statistics_evaluator, statistics_product, vmap_evaluator
 
 METHODS = ("auto", "vmap", "compiled", "statistics")
@@ -153,12 +154,24 @@ class SearchResult:
 
 
 def _product_points(axes: list[torch.Tensor], start: int, stop: int) -> torch.Tensor:
-    flat = torch.arange(start, stop)                                        # (P,)
-    cols = []
-    for size, a in zip(reversed([len(a) for a in axes]), reversed(axes)):
-        cols.append(a[flat % size])
-        flat = flat // size
-    return torch.stack(cols[::-1], dim=1)                                   # (P, D)
+    """Points start..stop of the product grid, (P, D). Axis j holds each value for a run of
+    stride_j points (the product of the later axes' sizes): a few runs are filled one by one, many
+    are one expanded copy; no per-point division (it was most of a compiled search's overhead)."""
+    out = torch.empty(stop - start, len(axes), dtype=axes[0].dtype)          # (P, D)
+    stride = 1
+    for j in reversed(range(len(axes))):
+        a, n = axes[j], len(axes[j])
+        q0, q1 = start // stride, (stop - 1) // stride                      # the runs the chunk touches
+        runs = q1 - q0 + 1
+        values = a.roll(-(q0 % n)).repeat(-(-runs // n))[:runs]             # a[q % n] for q0..q1, (runs,)
+        if q1 - q0 < 4:
+            for i, q in enumerate(range(q0, q1 + 1)):
+                out[max(start, q * stride) - start:min(stop, (q + 1) * stride) - start, j] = values[i]
+        else:
+            off = start - q0 * stride
+            out[:, j] = values[:, None].expand(-1, stride).reshape(-1)[off:off + stop - start]
+        stride *= n
+    return out
 
 
 def _strides(shape: tuple[int, ...], max_cells: int) -> list[int]:
@@ -226,6 +239,11 @@ def search(model: str | nn.Module = "linear-nobias", data: str | DataSet | tuple
         evaluate = statistics_evaluator(net, coords, base, x, y)
         per_point = 8 * 4 * (8 + sum(p.numel() for p in base.values()))   # float64 W, W·Sxx, b, sums
         chunk = max(1, int(max_memory_mb * 2**20 // per_point))
+    elif is_affine(net, x, y):  # one matmul per chunk (lectures/affine.py)
+        evaluate, chunk = affine_evaluator(net, coords, base, x, y, loss_fn, mse=loss_name == "mse",
+                                           compiled=method == "compiled", max_memory_mb=max_memory_mb,
+                                           total=total)
+        result.meta["path"] = "affine"
     else:
         evaluate = vmap_evaluator(net, coords, base, x, y, loss_fn, compiled=method == "compiled")
         chunk = chunk_size(net, x, coords, max_memory_mb)

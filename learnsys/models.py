@@ -50,7 +50,29 @@ class Linear(nn.Module):
         self.linear = nn.Linear(n_features, n_outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x if x.dim() <= 2 else x.flatten(1))  # (N, F) -> (N, O); images (N, C, H, W) flattened
+        x = x if x.dim() <= 2 else x.flatten(1)  # (N, F) -> (N, O); images (N, C, H, W) flattened
+        lin = self.linear
+        if unhooked(lin):  # what nn.Linear.forward computes, without a second Module call per step
+            return nn.functional.linear(x, lin.weight, lin.bias)
+        return lin(x)      # someone watches the layer (the graph view's hooks): call it as a module
+
+
+try:  # torch's registries of global module hooks (dicts, filled in place by register_module_*_hook)
+    from torch.nn.modules.module import (_global_backward_hooks, _global_backward_pre_hooks,
+                                         _global_forward_hooks, _global_forward_pre_hooks)
+    _GLOBAL_HOOKS: tuple | None = (_global_forward_hooks, _global_forward_pre_hooks, _global_backward_hooks,
+                                   _global_backward_pre_hooks)
+except ImportError:  # a torch that keeps them elsewhere: always call modules as modules
+    _GLOBAL_HOOKS = None
+
+
+def unhooked(module: nn.Module) -> bool:
+    """No forward or backward hook would run if `module` were called (its own or global ones)."""
+    if _GLOBAL_HOOKS is None:
+        return False
+    g = _GLOBAL_HOOKS
+    return not (module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks or g[0] or g[1] or g[2] or g[3])
 
 
 class Poly(nn.Module):

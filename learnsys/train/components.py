@@ -121,3 +121,18 @@ def _check_args(cls: type, args: dict, total_steps: int, interval: str, steps_pe
         if isinstance(given, int) and given < calls:
             raise SpecError(f"OneCycleLR total_steps = {given} is shorter than the run's {calls} scheduler steps "
                             f"({interval}s); pass scheduler_args total_steps={calls}, or shorten the run.")
+
+
+def fast_zero_grad(optimizer: torch.optim.Optimizer):
+    """`optimizer.zero_grad()` as torch's own optimisers do it by default (every gradient set to
+    None), without the profiler range and dynamo guard torch wraps around each call: about 6 µs a
+    step on the CPU, a tenth of a lecture 5 step (docs/performance.md). An optimiser class with
+    its own zero_grad keeps it."""
+    if type(optimizer).zero_grad is not torch.optim.Optimizer.zero_grad:
+        return optimizer.zero_grad
+
+    def zero_grad() -> None:
+        for group in optimizer.param_groups:   # read each call: load_state_dict replaces the groups
+            for p in group["params"]:
+                p.grad = None
+    return zero_grad

@@ -25,12 +25,13 @@ from typing import Any, Callable
 import torch
 
 from ..data import MemoryFeed, draw_torch_order_seed
+from ..losses import direct
 from ..data.dataset import Layout
 from ..spec import RunSpec
 from ..steps import call_model, join_batch
 from .callbacks import Callback, CallbackList
 from .checkpoint import Checkpointer
-from .components import is_plateau
+from .components import fast_zero_grad, is_plateau
 from .distributed import CONTROL_EVERY, Distributed
 from .evaluation import evaluate
 from ..early_stop import BestSoFar, EarlyStopping
@@ -124,8 +125,9 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------
 
     def fit(self) -> FitResult:
-        model, optimizer, scheduler, loss_fn, step_fn = (self.model, self.optimizer, self.scheduler, self.loss_fn,
-                                                         self.step_fn)
+        model, optimizer, scheduler, step_fn = self.model, self.optimizer, self.scheduler, self.step_fn
+        loss_fn = direct(self.loss_fn)   # a built-in loss module as its functional call (losses.direct)
+        zero_grad = fast_zero_grad(optimizer)
         net, dist = self.ddp or model, self.dist  # distributed: the step runs through DDP (gradients averaged)
         feed, p, spec, recorder, accuracy = self.feed, self.progress, self.spec, self.recorder, self.accuracy_fn
         emit = self.callbacks.emit
@@ -168,7 +170,7 @@ class Trainer:
                     loss = loss_fn(y_pred, yb)
                 else:                                                 # the user's own step: (model, batch) -> loss
                     loss = step_fn(net, join_batch(xb, yb, self.layout))
-            optimizer.zero_grad()
+            zero_grad()                                               # optimizer.zero_grad() (fast_zero_grad)
             (loss if scaler is None else scaler.scale(loss)).backward()
             if clip is not None:                                      # --clip-grad-norm, on the true gradients
                 if scaler is not None:

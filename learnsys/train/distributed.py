@@ -19,6 +19,7 @@ gathered into each checkpoint.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any, Callable
 
@@ -42,8 +43,10 @@ class Distributed:
         if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:  # torchrun with one process is DDP too
             return None
         rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-        if not tdist.is_initialized():
+        if not tdist.is_initialized():  # ours: torn down before the interpreter's own exit (a group left
+            # to the C++ destructors aborted a worker now and then: "terminate called without an active exception")
             tdist.init_process_group(backend="cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+            atexit.register(_destroy)
         return cls(rank, world, local)
 
     def device_for(self, name: str) -> torch.device:
@@ -108,8 +111,12 @@ class Distributed:
         tdist.barrier()
 
     def close(self) -> None:
-        if tdist.is_initialized():
-            tdist.destroy_process_group()
+        _destroy()
+
+
+def _destroy() -> None:
+    if tdist.is_available() and tdist.is_initialized():
+        tdist.destroy_process_group()
 
 
 def shard(index: torch.Tensor, rank: int, world: int) -> torch.Tensor:

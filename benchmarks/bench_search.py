@@ -156,7 +156,7 @@ def main() -> dict:
     t0 = time.perf_counter()
     search("linear", ds, grid(), method="compiled")
     out["compile_first_call_s"] = time.perf_counter() - t0
-    compiled_refs = {c: handwritten_compiled(ds, c, args.repeats) for c in (16384, 65536)}
+    compiled_refs = {c: handwritten_compiled(ds, c, args.repeats) for c in (16384, 65536, 131072, 262144)}
     best_c = min(compiled_refs, key=compiled_refs.get)
     out["handwritten_compiled_s"], out["handwritten_compiled_chunk"] = compiled_refs[best_c], best_c
     out["compiled_s"], _ = best_of(args.repeats, method="compiled")

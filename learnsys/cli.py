@@ -293,6 +293,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         print("      " + "".join(f"{j:>{width}}" for j in range(len(matrix))))
         for i, row in enumerate(matrix):
             print(f"  {i:>3} " + "".join(f"{v:>{width}}" for v in row))
+        if confusion.get("classes"):
+            print("classes: " + ", ".join(f"{i} {name}" for i, name in enumerate(confusion["classes"])))
     return 0
 
 

@@ -86,7 +86,8 @@ class Run:
         meta = self.folder.meta()
         evaluation = self._store().artifact(self.run_id, "evaluation")
         if evaluation and evaluation.get("confusion") is not None:
-            info["confusion"] = {"step": evaluation["step"], "rows_true_columns_predicted": evaluation["confusion"]}
+            info["confusion"] = {"step": evaluation["step"], "rows_true_columns_predicted": evaluation["confusion"],
+                                 "classes": evaluation.get("classes")}
         if self.folder.kind() == "search":
             info["best"] = {"point": meta.get("best"), "loss": meta.get("best_loss")}
         elif meta.get("n_parameters", 0) <= 10_000:

@@ -156,10 +156,11 @@ def _evaluation(runs_dir, run_id):
 ])
 def test_the_evaluation_names_the_classes_its_data_names(runs_dir, data, feed, names):
     run_id = f"named-{feed}-{isinstance(data, str)}"
-    learnsys.fit("softmax", data, loss="cross-entropy", dev=0.25, epochs=1, feed=feed, runs_dir=runs_dir,
-                 run_id=run_id, quiet=True)
+    run = learnsys.fit("softmax", data, loss="cross-entropy", dev=0.25, epochs=1, feed=feed, runs_dir=runs_dir,
+                       run_id=run_id, quiet=True)
     art = _evaluation(runs_dir, run_id)
     assert art["classes"] == names and len(art["confusion"]) == len(names)
+    assert run.summary()["confusion"]["classes"] == names     # what `learnsys show` prints below the matrix
 
 
 def test_a_dict_of_named_tensors_reaches_the_model_as_keyword_arguments(runs_dir):
@@ -382,3 +383,11 @@ def test_loader_options_on_data_in_memory_say_they_do_nothing(cli, runs_dir):
     r = cli("train", "--no-ui", "--quiet", "--runs-dir", runs_dir, "--epochs", "3", "--workers", "1",
             "--feed", "loader")
     assert r.code == 0 and "no effect" not in r.err, r.err
+
+
+def test_show_names_the_classes_below_the_confusion_matrix(cli, runs_dir):
+    r = cli("train", "--data", "iris", "--model", "softmax", "--dev", "0.2", "--epochs", "2", "--run-id", "iris-show",
+            "--no-ui", "--quiet", "--runs-dir", runs_dir)
+    assert r.code == 0, r.err
+    r = cli("show", "iris-show", "--runs-dir", runs_dir)
+    assert "dev confusion matrix at step" in r.out and "classes: 0 setosa, 1 versicolor, 2 virginica" in r.out, r.out

@@ -10,8 +10,8 @@ caches; with MSE then ŷ − y and its square in place and one sum (the order `M
 a float64 search prints the lecture 2 listing's numbers bitwise). Other losses `vmap` over the
 chunk's ŷ. Compiled (`--compile`) with MSE and up to 16 features, a chunk is one fused kernel
 that never writes ŷ: the broadcast sum Σ_f W_f·x_f + b − y is unrolled, so inductor makes it a
-single reduction. Same numbers as the generic path
-up to float32 rounding (tests/test_lectures_search.py).
+single reduction. Same numbers as the generic path up to float32 rounding
+(tests/test_lectures_search.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from torch import nn
 from torch.func import vmap
 
 from ..models import Linear, LinearNoBias, ScalarRef
+from .grid import linear_weights
 
 CACHE_BYTES = 2 * 2**20      # an eager block's residuals stay in the CPU's caches (measured: docs/performance.md)
 COMPILED_CHUNK = 65_536      # points per chunk (per fused call when compiled)
@@ -35,23 +36,6 @@ def is_affine(net: nn.Module, x, y) -> bool:
         isinstance(t, torch.Tensor) and t.ndim == 2 and t.is_floating_point() for t in (x, y))
 
 
-def _weights(net: nn.Module, coords: list[ScalarRef], base: dict,
-             points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(W (P, F, T), b (P, T) or None) for a chunk of points; the other scalars keep `base`."""
-    p = points.shape[0]
-    wname = "w" if isinstance(net, LinearNoBias) else "linear.weight"
-    w = base[wname] if isinstance(net, LinearNoBias) else base[wname].T                     # (F, T)
-    w = w.expand(p, *w.shape).clone()                                                     # (P, F, T)
-    b = None if isinstance(net, LinearNoBias) else base["linear.bias"].expand(p, -1).clone()   # (P, T)
-    for j, c in enumerate(coords):
-        col = points[:, j].to(w.dtype)
-        if c.param == wname:
-            w[(slice(None), *(c.index if wname == "w" else c.index[::-1]))] = col
-        else:
-            b[(slice(None), *c.index)] = col
-    return w, b
-
-
 def affine_evaluator(net: nn.Module, coords: list[ScalarRef], base: dict, x: torch.Tensor, y: torch.Tensor,
                      loss_fn: Callable, *, mse: bool, compiled: bool, max_memory_mb: float,
                      total: int) -> tuple[Callable, int]:
@@ -61,18 +45,16 @@ def affine_evaluator(net: nn.Module, coords: list[ScalarRef], base: dict, x: tor
     n, f, t = x.shape[0], x.shape[1], y.shape[1]
     bias = not isinstance(net, LinearNoBias)
     ones = [torch.ones(n, 1, dtype=dt)] if bias else []
-    xa = torch.cat([x, *ones], 1)                                                           # (N, K)
+    x_t = torch.cat([x, *ones], 1).T.contiguous()                                           # (K, N): [x, 1]ᵀ
     y_t = y.T.contiguous()                                                                  # (T, N)
-
-    x_t = xa.T.contiguous()                                                                 # (K, N)
     es = x.element_size()
     block = max(1, CACHE_BYTES // (es * n * t))      # points per in-cache block of (T, N) residuals
 
     def blocks(w: torch.Tensor, b: torch.Tensor | None, buffer: torch.Tensor) -> torch.Tensor:
         """Eager: the chunk's losses, block by block in `buffer` (in place, the CPU's caches)."""
         one = f == 1   # ŷ = w·x (+ b): a product and a sum, as the lecture's forward computes them
-        rows = (w if one or not bias else torch.cat([w, b[:, None, :]], 1)).transpose(1, 2).reshape(-1, f if one
-                                                                                              else xa.shape[1])
+        rows = w if one or not bias else torch.cat([w, b[:, None, :]], 1)                 # (P, F or K, T)
+        rows = rows.transpose(1, 2).reshape(-1, rows.shape[1])                             # (P·T, F or K)
         b_rows = b.reshape(-1, 1) if one and bias else None                                 # (P·T, 1)
         out = torch.empty(w.shape[0], dtype=dt)                                             # (P,)
         for lo in range(0, w.shape[0], block):
@@ -104,7 +86,7 @@ def affine_evaluator(net: nn.Module, coords: list[ScalarRef], base: dict, x: tor
 
     fuse = compiled and mse and f <= UNROLL_FEATURES
     # fused: the points' weights are built inside the compiled graph too (one kernel from points to losses)
-    fn = torch.compile(lambda points: fused(*_weights(net, coords, base, points)), dynamic=False) if fuse else blocks
+    fn = torch.compile(lambda points: fused(*linear_weights(net, coords, base, points)), dynamic=False) if fuse else blocks
     # a chunk's bytes: its weights (W, then [W; b]) and its losses; the blocks' buffer is apart
     per_point = es * (2 * (f + 1) * t + 2)
     chunk = max(1, min(int(max_memory_mb * 2**20 // per_point), COMPILED_CHUNK, total))
@@ -115,6 +97,6 @@ def affine_evaluator(net: nn.Module, coords: list[ScalarRef], base: dict, x: tor
         if compiled and k < size:  # pad the last chunk: one shape, one compilation
             points = torch.cat([points, points[-1:].expand(size - k, -1)])
         with torch.no_grad():
-            return (fn(points) if fuse else blocks(*_weights(net, coords, base, points), buffer))[:k]   # (P,)
+            return (fn(points) if fuse else blocks(*linear_weights(net, coords, base, points), buffer))[:k]   # (P,)
 
     return evaluate, chunk

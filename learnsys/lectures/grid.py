@@ -98,8 +98,12 @@ def _stats(x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
             "syy": (y * y).sum(0)}                                          # (T,)
 
 
-def _weights(net: nn.Module, params: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(W as (P, F, T), b as (P, T) or None) from batched parameters of a linear model."""
+def linear_weights(net: nn.Module, coords: list[ScalarRef], base: dict,
+                   points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(W as (P, F, T), b as (P, T) or None) of a linear model at each of `points`; the scalars
+    the grid does not name keep `base`'s values."""
+    params = batched_params(coords, base, points)
+    params = {k: params.get(k, v.expand(points.shape[0], *v.shape)) for k, v in base.items()}
     if isinstance(net, LinearNoBias):
         return params["w"], None                                            # (P, F, T)
     return params["linear.weight"].transpose(1, 2), params["linear.bias"]  # (P, F, T), (P, T)
@@ -111,9 +115,7 @@ def statistics_evaluator(net, coords, base, x, y):
     base64 = {k: v.double() for k, v in base.items()}
 
     def evaluate(points: torch.Tensor, chunk: int) -> torch.Tensor:
-        params = batched_params(coords, base64, points)
-        params = {k: params.get(k, v.expand(points.shape[0], *v.shape)) for k, v in base64.items()}
-        w, b = _weights(net, params)                                        # (P, F, T), (P, T)
+        w, b = linear_weights(net, coords, base64, points)                  # (P, F, T), (P, T)
         sxx_w = torch.einsum("fg,pgt->pft", s["sxx"], w)                   # (P, F, T)
         total = (w * sxx_w).sum((1, 2)) - 2 * torch.einsum("pft,ft->p", w, s["sxy"]) + s["syy"].sum()  # (P,)
         if b is not None:

@@ -225,7 +225,7 @@ def test_gradients_are_drawn_beside_the_parameters(page, env):
     # The y axes say what is plotted: the gradient's axis and the parameters' axis are named.
     names = {key: page.evaluate("(k) => learnsysDebug.chart(k).getOption().yAxis[0].name", key) for key in ("grad", "param")}
     assert names == ({"grad": "∂loss/∂parameter", "param": "value"} if page.lang == "en"
-                     else {"grad": "∂损失/∂参数", "param": "取值"})
+                     else {"grad": "∂loss/∂参数", "param": "取值"})  # as the chart title and series write it
 
 
 def test_numbers_are_compact(page, env):

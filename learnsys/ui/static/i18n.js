@@ -52,6 +52,6 @@ window.learnsysI18n = {
     predicted_class: '预测类别', true_class: '真实类别', count: '个数', of_true_class: '占该真实类别',
     samples_title: '验证集样本：真实标签与预测标签（✗ 预测错误）', true_label: '真实', pred_label: '预测', wrong: '预测错误',
     lr_find: '学习率搜索', lr_find_title: '学习率搜索 · {model}', lr_suggested: '建议学习率 {lr}（{rule}）', suggested: '建议',
-    learning_rate: '学习率', loss: '损失', axis_grad: '∂损失/∂参数', axis_param: '取值',
+    learning_rate: '学习率', loss: '损失', axis_grad: '∂loss/∂参数', axis_param: '取值',
   },
 };

@@ -76,6 +76,9 @@ def test_fast_zero_grad_sets_every_gradient_to_none_and_leaves_an_own_zero_grad_
 
     opt = Counting(model.parameters(), lr=0.1)
     assert fast_zero_grad(opt) == opt.zero_grad
+    patched = torch.optim.SGD(model.parameters(), lr=0.1)
+    patched.zero_grad = lambda set_to_none=True: None            # set on the instance: kept too
+    assert fast_zero_grad(patched) is patched.zero_grad
     learnsys.fit(nn.Linear(1, 1), "lecture", optimizer=lambda params: Counting(params, lr=0.01), epochs=7,
                  runs_dir=runs_dir, quiet=True)
     assert Counting.calls == 7                                    # the loop called the class's own zero_grad

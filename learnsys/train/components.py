@@ -127,8 +127,8 @@ def fast_zero_grad(optimizer: torch.optim.Optimizer):
     """`optimizer.zero_grad()` as torch's own optimisers do it by default (every gradient set to
     None), without the profiler range and dynamo guard torch wraps around each call: about 6 µs a
     step on the CPU, a tenth of a lecture 5 step (docs/performance.md). An optimiser class with
-    its own zero_grad keeps it."""
-    if type(optimizer).zero_grad is not torch.optim.Optimizer.zero_grad:
+    its own zero_grad (in its class, or set on the instance) keeps it."""
+    if getattr(optimizer.zero_grad, "__func__", None) is not torch.optim.Optimizer.zero_grad:
         return optimizer.zero_grad
 
     def zero_grad() -> None:

@@ -280,6 +280,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     confusion = info.pop("confusion", None)
     for key, value in info.items():
+        if key == "params":
+            _print_params(value)
+            continue
         if key == "dev_indices":
             n_rows = meta["dev_rows"] + meta.get("train_rows", 0)
             value = (f"{', '.join(map(str, value))} ({meta['dev_rows']} of the data set's {n_rows} rows, 0-based; "
@@ -296,6 +299,26 @@ def cmd_show(args: argparse.Namespace) -> int:
         if confusion.get("classes"):
             print("classes: " + ", ".join(f"{i} {name}" for i, name in enumerate(confusion["classes"])))
     return 0
+
+
+SHOWN_VALUES = 64   # `show` writes out at most this many parameter values; --json gives all
+
+
+def _print_params(params: dict) -> None:
+    """One line per tensor with its exact values (repr) for small models, as the lectures print
+    `w` and `b`; for larger ones each tensor's shape, and where the values are."""
+    import numpy as np
+
+    shapes = {name: np.shape(value) for name, value in params.items()}
+    total = sum(int(np.prod(s)) for s in shapes.values())
+    if total <= SHOWN_VALUES:
+        print("params:")
+        for name, value in params.items():
+            print(f"  {name} = {value!r}")
+        return
+    listed = ", ".join(f"{name} {'×'.join(map(str, s)) or 'scalar'}" for name, s in shapes.items())
+    print(f"params: {total:,} values in {len(params)} tensors ({listed}); `learnsys show RUN --json` or "
+          "Run.params() gives them exactly")
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:

@@ -331,3 +331,16 @@ def test_the_dev_split_names_its_rows_in_meta_and_show(cli, runs_dir, tmp_path):
     assert "dev_indices" not in cli("show", "d", "--runs-dir", runs_dir).out.replace(line, "")
     no_dev = cli("train", "--epochs", "1", "--run-id", "n", "--no-ui", "--quiet", "--runs-dir", runs_dir)
     assert no_dev.code == 0 and "dev_indices" not in cli("show", "n", "--runs-dir", runs_dir).out
+
+
+def test_show_writes_small_models_out_and_summarises_large_ones(cli, runs_dir):
+    assert cli("train", "--epochs", "3", "--run-id", "small", "--no-ui", "--quiet", "--runs-dir", runs_dir).code == 0
+    shown = cli("show", "small", "--runs-dir", runs_dir).out.splitlines()
+    params = learnsys.load_run("small", runs_dir=runs_dir).params()
+    i = shown.index("params:")
+    assert shown[i + 1:i + 3] == [f"  {k} = {v.tolist()!r}" for k, v in params.items()]   # exact, as lecture 5 prints
+    assert cli("train", "--model", "mlp:16", "--data", "synthetic-linear", "--data-args", "features=8", "--epochs", "1",
+               "--run-id", "big", "--no-ui", "--quiet", "--runs-dir", runs_dir).code == 0
+    line = next(l for l in cli("show", "big", "--runs-dir", runs_dir).out.splitlines() if l.startswith("params:"))
+    n = sum(v.numel() for v in learnsys.load_run("big", runs_dir=runs_dir).params().values())
+    assert line.startswith(f"params: {n:,} values in 4 tensors (") and "16×" in line and "--json" in line

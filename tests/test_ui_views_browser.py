@@ -134,6 +134,26 @@ def _hover(page, sel: str, point) -> str:
     return text
 
 
+def test_a_redraw_keeps_the_hovered_cells_tooltip(page, env):
+    """A new evaluation redraws the view while the run trains (here: a language change, the same
+    path): the cell under the mouse keeps its tooltip, in the new language."""
+    art = _artifact(env, "digits", "evaluation")
+    _open(page, env, "digits", "evaluation")
+    sel = "[data-artifact=evaluation] .view-plot"
+    cells = page.evaluate(f"(sel) => ({CHART})(sel).getOption().series[0].data.map((d) => d.value)", sel)
+    j, i, n = max(cells, key=lambda c: c[2])
+    page.query_selector(sel).scroll_into_view_if_needed()
+    xy = page.evaluate(f"([sel, p]) => ({CHART})(sel).convertToPixel({{seriesIndex: 0}}, p)", [sel, [j, i]])
+    box = page.query_selector(sel).bounding_box()
+    page.mouse.move(box["x"] + xy[0], box["y"] + xy[1])
+    page.wait_for_selector(f"{sel} .learnsys-tooltip", state="visible", timeout=3_000)
+    assert "true class" in page.inner_text(f"{sel} .learnsys-tooltip")
+    _switch(page, "zh")                                 # every mounted view is drawn again
+    page.wait_for_selector(f"{sel} .learnsys-tooltip", state="visible", timeout=3_000)
+    text = page.inner_text(f"{sel} .learnsys-tooltip")
+    assert "真实类别" in text and str(n) in text and len(art["confusion"]) == 10, text
+
+
 def test_evaluation_view_draws_the_matrix_and_the_samples_in_both_languages(page, env):
     art = _artifact(env, "digits", "evaluation")
     samples = art["samples"]

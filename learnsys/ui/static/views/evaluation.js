@@ -69,6 +69,13 @@
         label: { show: n <= LABELS_UP_TO, formatter: (p) => (p.value[2] ? F.int(p.value[2]) : '') },
         emphasis: { itemStyle: { borderColor: '#1f2328', borderWidth: 2 } } }],
     }));
+    // A redraw (a new evaluation while the run trains, a language change) keeps the cell the
+    // mouse is on showing its tooltip, with the new counts, instead of closing it.
+    chart.on('mouseover', (p) => { m.hovered = p.dataIndex; });
+    chart.on('globalout', () => { m.hovered = null; });
+    if (m.hovered !== null && m.hovered !== undefined && m.hovered < cells.length) {
+      chart.dispatchAction({ type: 'showTip', seriesIndex: 0, dataIndex: m.hovered });
+    }
   }
 
   function draw(m) {

@@ -137,7 +137,10 @@ class SeededItems(torch.utils.data.Dataset):
             torch.default_generator.manual_seed(s)
             random.seed(s)
             np.random.seed(s % 2**32)
-        return [item(self.dataset, i) for i in batch]
+        try:
+            return [self.dataset[i] for i in batch]
+        except Exception:  # load them again one by one, to name the item that fails (the run ends)
+            return [item(self.dataset, i) for i in batch]
 
 
 def _as_float32(t: torch.Tensor) -> torch.Tensor:
@@ -166,10 +169,12 @@ class LoaderFeed:
 
     def _to_device(self, raw: Any) -> tuple[Any, Any]:
         inputs, target = split_item(raw, self.lazy.layout)
-        move = lambda t: _as_float32(t).to(self.device, non_blocking=self.non_blocking)  # noqa: E731
+        on_cpu = self.device.type == "cpu"   # the batch is there already: no .to() per tensor
+        move = _as_float32 if on_cpu else \
+            lambda t: _as_float32(t).to(self.device, non_blocking=self.non_blocking)  # noqa: E731
         inputs = map_tensors(inputs, move)
         if target is not None:
-            target = target.to(self.device, non_blocking=self.non_blocking)
+            target = target if on_cpu else target.to(self.device, non_blocking=self.non_blocking)
             target = self.target_fn(target) if self.target_fn is not None else target
         return inputs, target
 

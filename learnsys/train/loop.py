@@ -154,7 +154,7 @@ class Trainer:
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
                                     "resumed": self.resumed_from is not None, "resumed_from": self.resumed_from})
         if (self.checkpointer is not None or dist is not None) and self.checkpoint_at_start and p.step == 0:
-            self.save_checkpoint()
+            self.save_checkpoint(background=True)  # the given model's start, written while the first steps run
         status, reason = "finished", f"reached step {self.total_steps}"
         model.train()
         while p.step < self.total_steps:
@@ -313,12 +313,12 @@ class Trainer:
                 self.checkpointer.save_best(self.progress.step, state, self.keep_best.metric, value,
                                             background=self.spec.async_checkpoint)
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, background: bool = False) -> None:
         """Flush metrics, let sinks make them durable, then write the state atomically.
 
         The order is the resume contract: every metric row up to `step` is durable before the
-        checkpoint for `step` can exist. With `spec.async_checkpoint` the state is copied to
-        host memory here and written on a background thread (still after the barrier)."""
+        checkpoint for `step` can exist. With `spec.async_checkpoint` (or `background`) the state
+        is copied to host memory here and written on a background thread (still after the barrier)."""
         self._flush()
         step = self.progress.step
         self._last_checkpoint = time.monotonic()
@@ -326,7 +326,7 @@ class Trainer:
         if self.checkpointer is None:
             return
         self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "before", "path": None})
-        if self.spec.async_checkpoint:
+        if self.spec.async_checkpoint or background:
             path = self.checkpointer.save_async(step, state)
         else:
             path = self.checkpointer.save(step, state)

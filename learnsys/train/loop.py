@@ -42,6 +42,9 @@ from .recorder import MetricRecorder
 from .state import Progress, TrainState
 
 
+BACKGROUND_START_BYTES = 64 << 20   # a given model's start checkpoint is written in the background up to this
+
+
 @dataclass
 class FitResult:
     status: str        # 'finished' | 'stopped' | 'failed' | 'diverged'
@@ -154,7 +157,10 @@ class Trainer:
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
                                     "resumed": self.resumed_from is not None, "resumed_from": self.resumed_from})
         if (self.checkpointer is not None or dist is not None) and self.checkpoint_at_start and p.step == 0:
-            self.save_checkpoint(background=True)  # the given model's start, written while the first steps run
+            # the given model's start: a small one is written while the first steps run (its host
+            # copy stays with the checkpointer, so a large one is written here and now)
+            small = sum(q.numel() * q.element_size() for q in model.parameters()) <= BACKGROUND_START_BYTES
+            self.save_checkpoint(background=small)
         status, reason = "finished", f"reached step {self.total_steps}"
         model.train()
         while p.step < self.total_steps:

@@ -42,9 +42,6 @@ from .recorder import MetricRecorder
 from .state import Progress, TrainState
 
 
-BACKGROUND_START_BYTES = 64 << 20   # a given model's start checkpoint is written in the background up to this
-
-
 @dataclass
 class FitResult:
     status: str        # 'finished' | 'stopped' | 'failed' | 'diverged'
@@ -157,10 +154,7 @@ class Trainer:
         emit("on_fit_start", self, {"step": p.step, "epoch": p.epoch, "total_steps": self.total_steps,
                                     "resumed": self.resumed_from is not None, "resumed_from": self.resumed_from})
         if (self.checkpointer is not None or dist is not None) and self.checkpoint_at_start and p.step == 0:
-            # the given model's start: a small one is written while the first steps run (its host
-            # copy stays with the checkpointer, so a large one is written here and now)
-            small = sum(q.numel() * q.element_size() for q in model.parameters()) <= BACKGROUND_START_BYTES
-            self.save_checkpoint(background=small)
+            self.save_checkpoint()  # durable before the first step: a kill at any step resumes exactly
         status, reason = "finished", f"reached step {self.total_steps}"
         model.train()
         while p.step < self.total_steps:
@@ -319,12 +313,12 @@ class Trainer:
                 self.checkpointer.save_best(self.progress.step, state, self.keep_best.metric, value,
                                             background=self.spec.async_checkpoint)
 
-    def save_checkpoint(self, background: bool = False) -> None:
+    def save_checkpoint(self) -> None:
         """Flush metrics, let sinks make them durable, then write the state atomically.
 
         The order is the resume contract: every metric row up to `step` is durable before the
-        checkpoint for `step` can exist. With `spec.async_checkpoint` (or `background`) the state
-        is copied to host memory here and written on a background thread (still after the barrier)."""
+        checkpoint for `step` can exist. With `spec.async_checkpoint` the state is copied to host
+        memory here and written on a background thread (still after the barrier)."""
         self._flush()
         step = self.progress.step
         self._last_checkpoint = time.monotonic()
@@ -332,7 +326,7 @@ class Trainer:
         if self.checkpointer is None:
             return
         self.callbacks.emit("on_checkpoint", self, {"step": step, "phase": "before", "path": None})
-        if self.spec.async_checkpoint or background:
+        if self.spec.async_checkpoint:
             path = self.checkpointer.save_async(step, state)
         else:
             path = self.checkpointer.save(step, state)

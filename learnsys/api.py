@@ -116,6 +116,8 @@ def train(spec: RunSpec, *, runs_dir: str | Path = "runs", quiet: bool = True, c
     main = dist is None or dist.is_main
     result = run_session(built, RunFolder(path) if main else None, None, quiet=quiet, callbacks=callbacks,
                          tensorboard=tensorboard, checkpoint_at_start=origin.model == "object")
+    if dist is not None:
+        dist.close(built)
     return Run(RunFolder(path), result, model=objects.get("model"))
 
 
@@ -197,6 +199,8 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
     save_spec = RunSpec.from_dict(plan["save_spec"], where="the changed fields") if plan["save_spec"] else None
     result = run_session(built, folder if main else None, plan["state"], quiet=quiet, callbacks=callbacks,
                          resume_step=plan["step"], new_lr=plan["new_lr"], save_spec=save_spec, tensorboard=tensorboard)
+    if dist is not None:
+        dist.close(built)
     return Run(folder, result, model=model)
 
 

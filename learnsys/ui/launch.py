@@ -165,7 +165,7 @@ def start_dashboard(runs_dir: str, host: str = "127.0.0.1", port: int | None = N
         chosen = choose_port(host, port)
         cmd = [sys.executable, "-m", "learnsys", "ui", "--runs-dir", str(runs), "--port", str(chosen), "--host", host]
         if token:
-            cmd += ["--token", token]
+            cmd.append(f"--token={token}")   # one word: a generated token may start with '-'
         env = {**os.environ, WATCH_PARENT_ENV: str(os.getpid())}
         with open(log_path, "ab") as log:
             process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,

@@ -137,4 +137,3 @@ def test_two_nodes_meet_through_c10d_rendezvous_on_loopback(tmp_path):
     assert sum("finished at step 20" in o for o in outs) == 1   # rank 0 alone reports
     run = learnsys.load_run("nodes", runs_dir=runs)
     assert run.folder.meta()["world_size"] == 2 and run.record()["status"] == "finished"
-

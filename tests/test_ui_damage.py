@@ -169,6 +169,21 @@ def test_a_store_being_created_is_starting_not_damaged(runs_dir: Path):
         assert "learnsys doctor" in c.get("/api/runs/r1").json()["error"]
 
 
+
+def test_a_store_seen_empty_that_grew_meanwhile_is_starting(runs_dir: Path):
+    """The reader found the file empty; by the time it said why, the first train had written its
+    schema (the file grew): still 'starting', as a young file is (a race seen once in CI)."""
+    import sqlite3 as sq
+
+    from learnsys.ui.reader import EMPTY, describe
+
+    runs_dir.mkdir(parents=True)
+    path = runs_dir / STORE_FILENAME
+    path.write_bytes(b"SQLite format 3\0" + bytes(4080))        # no longer empty, and young
+    assert describe(sq.DatabaseError(EMPTY), path).state == "starting"
+    age(path)                                                    # a minute old: that is damage
+    assert describe(sq.DatabaseError(EMPTY), path).state == "damaged"
+
 def test_a_store_whose_schema_is_not_written_yet_has_no_runs(runs_dir: Path):
     """A SQLite file without tables (the schema's transaction has not committed): no runs yet."""
     runs_dir.mkdir(parents=True)

@@ -36,6 +36,7 @@ from ..store import STORE_FILENAME, RunStore, StoreError
 DOCTOR = "run `learnsys doctor` to check it and rebuild the run rows from the run folders"
 REMEMBER_S = 30.0   # how long a failed read keeps /api/health reporting the damage
 CREATING_S = 5.0    # an empty store, or one without its tables, this young is being made, not damaged
+EMPTY = "the file is empty"
 
 
 class StoreUnavailable(Exception):
@@ -58,7 +59,8 @@ def describe(error: BaseException, path: Path) -> StoreUnavailable:
         size, age = st.st_size, time.time() - st.st_mtime
     except OSError:
         size, age = None, None
-    if (size == 0 or "no such table" in text) and age is not None and age < CREATING_S:
+    # the reader saw it empty (it may have grown since: this stat came later), or without its tables
+    if (size == 0 or text == EMPTY or "no such table" in text) and age is not None and age < CREATING_S:
         return StoreUnavailable(f"The run store {path} is being created; try again in a moment.", "starting")
     if size == 0:
         return StoreUnavailable(f"The run store {path} is empty (0 bytes): {DOCTOR}.")
@@ -85,7 +87,7 @@ class StoreReader:
             return None
         if st.st_size == 0:  # SQLite reads an empty file as an empty store: here it is one being made, or damage
             self._drop()
-            raise self.failed(sqlite3.DatabaseError("the file is empty"))
+            raise self.failed(sqlite3.DatabaseError(EMPTY))
         inode = (st.st_dev, st.st_ino)
         written = (st.st_size, st.st_mtime_ns)  # the file itself changed: a WAL checkpoint, or someone else
         local = getattr(self._local, "open", None)

@@ -32,6 +32,48 @@ def _holder_process(folder, code=HOLD):
     return proc
 
 
+# Two processes open a store file nobody has made yet, at one instant, many times: each makes
+# it or waits for the other. SQLite answers the switch to WAL 'locked' at once instead of
+# waiting, so without a retry about 1 race in 100 failed "stayed locked for 10 s" in 0.3 s.
+FRESH_STORE_RACE = r"""
+import os, sys, time
+from learnsys.store.runstore import RunStore
+from learnsys.errors import LearnsysError
+root, trials = sys.argv[1], int(sys.argv[2])
+failures = []
+for trial in range(trials):
+    path = os.path.join(root, f"{trial}.sqlite")
+    at = time.time() + 0.02
+    pids = []
+    for child in range(2):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(max(0.0, at - time.time()))
+            try:
+                store = RunStore(path)
+                store.create_run(f"run-{child}", kind="train", spec={})
+                store.close()
+            except LearnsysError as e:
+                print(f"{trial}/{child}: {e}", flush=True)
+                os._exit(1)
+            os._exit(0)
+        pids.append(pid)
+    codes = [os.waitpid(pid, 0)[1] for pid in pids]
+    if any(codes):
+        failures.append(trial)
+    else:
+        assert len(RunStore(path, readonly=True).runs()) == 2
+print("failed", failures, flush=True)
+"""
+
+
+def test_two_processes_making_one_new_store_at_once_both_succeed(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", FRESH_STORE_RACE, str(tmp_path), "200"], capture_output=True,
+                          text=True, timeout=240, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("failed []"), proc.stdout
+
+
 def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
     proc = _holder_process(tmp_path)
     try:
@@ -100,14 +142,17 @@ def test_a_reader_never_makes_a_trainer_fail(tmp_path):
 
 
 def test_a_forked_child_does_not_keep_a_dead_trainers_lock(tmp_path):
+    # The child says it runs only once its at-fork handler has closed its copy of the lock
+    # (killing the parent before the child was scheduled once failed this test).
     code = ("import os, sys, time; from learnsys.store import RunLock; lock = RunLock(sys.argv[1]).acquire()\n"
-            "child = os.fork()\nif child == 0:\n    time.sleep(120)\n    os._exit(0)\n"
-            "print(child, flush=True); print('locked', flush=True); time.sleep(120)")
+            "child = os.fork()\nif child == 0:\n    print('child', flush=True); time.sleep(120)\n    os._exit(0)\n"
+            "print(child, flush=True); time.sleep(120)")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)})
-    child = int(proc.stdout.readline())
+    lines = sorted(proc.stdout.readline().strip() for _ in range(2))  # the child's pid, 'child'
+    child = int(lines[0])
     try:
-        assert proc.stdout.readline().strip() == "locked" and lock_holder(tmp_path).pid == proc.pid
+        assert lines[1] == "child" and lock_holder(tmp_path).pid == proc.pid
         proc.send_signal(signal.SIGKILL)  # the trainer dies; its forked worker lives on
         proc.wait()
         os.kill(child, 0)

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 from ..errors import StoreError
@@ -23,6 +24,7 @@ from ..errors import StoreError
 SCHEMA_VERSION = 2
 TABLES = ("runs", "series", "chunks", "chunk_data", "counters", "events", "artifacts")
 INT64_MAX = 2**63 - 1
+BUSY_TIMEOUT_S = 10.0   # how long a command waits for another process's write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -118,8 +120,9 @@ def store_error(path: str | Path, error: BaseException, doing: str = "") -> Stor
     if "full" in low or "no space" in low or ("disk i/o" in low and _free_bytes(path) < 1 << 20):
         return StoreError(f"The disk holding the run store {path} is full. Free some space, then run the command "
                           "again; nothing else was changed.")
-    if "locked" in low or "busy" in low:
-        return StoreError(f"The run store {path} stayed locked by another process for 10 s. Try again.")
+    if _busy(error):
+        return StoreError(f"The run store {path} stayed locked by another process for {BUSY_TIMEOUT_S:g} s. "
+                          "Try again.")
     if "unable to open" in low or "disk i/o" in low:
         return StoreError(f"The run store {path} cannot be opened or read ({text}). Check the file and its folder.")
     what = ("is not an SQLite database" if "not a database" in low else
@@ -138,24 +141,50 @@ def _free_bytes(path: Path) -> int:
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open the store file with the settings every learnsys connection uses (no schema check)."""
     path = Path(path)
+    conn = None
     try:
         if readonly:
             conn = _connect_readonly(path)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                conn.execute("PRAGMA journal_mode=WAL")
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            _use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     except (OSError, sqlite3.Error) as e:
+        if conn is not None:
+            conn.close()
         raise store_error(path, e, "this command") from None
     return conn
 
 
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. Switching needs the file to itself, and SQLite answers a busy
+    file at once there, without waiting (two processes making a new store at the same instant:
+    one of them failed 'locked', about 1 race in 100): so wait here, as for any other lock."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal" or \
+                    conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
+                return
+        except sqlite3.OperationalError as e:
+            if not _busy(e) or time.monotonic() > deadline:
+                raise
+        else:
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("database is locked")
+        time.sleep(0.005)
+
+
+def _busy(error: BaseException) -> bool:
+    low = str(error).lower()
+    return "locked" in low or "busy" in low
+
+
 def _connect_readonly(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0, check_same_thread=False)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
     try:
         conn.execute("PRAGMA user_version").fetchone()
         return conn
@@ -166,7 +195,7 @@ def _connect_readonly(path: Path) -> sqlite3.Connection:
             raise
     # A read-only runs dir without the WAL's -shm file: SQLite cannot share the WAL index, but
     # with no WAL content there is nothing to share, and nobody can write there (immutable).
-    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=10.0, check_same_thread=False)
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
 
 
 def _tables(conn: sqlite3.Connection) -> set[str]:

@@ -33,6 +33,8 @@ CASES = {
     "missing data file": (lambda t: ["--data", str(t / "nope.csv")], ["nope.csv", "does not exist", "--data"]),
     "unreadable data file": (lambda t: ["--data", str((t / "dir.csv").mkdir() or t / "dir.csv")],
                              ["Cannot read data file", "dir.csv"]),
+    "data file not UTF-8": (lambda t: ["--data", str((t / "latin.csv").write_bytes(b"x,y\n1,\xe9\n") and t / "latin.csv")],
+                            ["latin.csv", "not UTF-8", "0xe9", "offset 6", "CSV UTF-8"]),
     "non-numeric cell": (lambda t: ["--data", str(_csv(t, "x,y\n1,2\n2,abc\n"))],
                          ["line 3", "column 'y'", "'abc'", "not a number"]),
     "missing target column": (lambda t: ["--data", str(_csv(t, "x,y\n1,2\n")), "--target", "z"],

@@ -82,8 +82,11 @@ def read_csv(path: Path) -> tuple[list[str], np.ndarray]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as e:
-        raise DataError(f"Cannot read data file {path}: {getattr(e, 'strerror', None) or e}.") from None
+    except UnicodeDecodeError as e:
+        raise DataError(f"Data file {path} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}): "
+                        "save it as CSV UTF-8, or pass a .npz or .pt file.") from None
+    except OSError as e:
+        raise DataError(f"Cannot read data file {path}: {e.strerror or e}.") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if not rows:
         raise DataError(f"Data file {path} is empty: it needs a header row and at least one data row.")

@@ -185,6 +185,8 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
         plan = dist.share(lambda: plan)
     folder = RunFolder(Path(plan["folder"]))
     if plan.get("finished") is not None:
+        if dist is None or dist.is_main:
+            _settle_finished(folder, plan["finished"])
         return Run(folder, plan["finished"], model=model)
     spec = RunSpec.from_dict(plan["spec"], where=f"run {folder.run_id}")
     built = build(spec, objects, dist)
@@ -202,6 +204,27 @@ def resume(run: str | Path, *, runs_dir: str | Path = "runs", changes: dict | No
     if dist is not None:
         dist.close(built)
     return Run(folder, result, model=model)
+
+
+def _settle_finished(folder: RunFolder, result: FitResult) -> None:
+    """A run whose newest checkpoint is its end is finished, whatever its row says: a kill or a
+    Ctrl-C that landed after that checkpoint and before the row was written left it 'running' or
+    'stopped'. The row is corrected (with an 'end' event) under the run's lock; a finished row
+    is not touched."""
+    reader = RunStore(folder.store_path, readonly=True)
+    try:
+        if any(r["id"] == folder.run_id and r["status"] == "finished" for r in reader.runs()):
+            return
+    finally:
+        reader.close()
+    store = RunStore(folder.store_path)
+    try:
+        reason = f"reached step {result.step}"   # the words of the loop's own end
+        with folder.lock():  # a missing row is rebuilt from the folder by update_run
+            store.update_run(folder.run_id, status="finished", step=result.step, epoch=result.epoch, message=reason)
+            store.add_event(folder.run_id, result.step, "end", f"Run {result.status}: {reason}.")
+    finally:
+        store.close()
 
 
 def _plan_resume(run: str, runs_dir: str | Path, changes: dict, objects: dict, world: int) -> dict:

@@ -67,6 +67,17 @@ class StopAtStep(Callback):
             trainer.stop(f"test stop at step {logs['step']}")
 
 
+class StopAtExactStep(StopAtStep):
+    """The same, at that very step (a Ctrl-C mid-epoch)."""
+
+    def on_step(self, trainer, logs):
+        if logs["step"] >= self.step:
+            trainer.stop(f"test stop at step {logs['step']}")
+
+    def on_epoch_end(self, trainer, logs):
+        pass
+
+
 @pytest.fixture
 def reference(runs_dir: Path) -> Path:
     train(runs_dir, "ref")
@@ -149,6 +160,27 @@ def test_resume_of_a_finished_run_says_so_and_changes_nothing(cli, runs_dir, ref
     assert r.code == 0 and r.err == ""
     assert f"already finished at step {TOTAL} of {TOTAL}" in r.out and "--epochs" in r.out
     assert snapshot(runs_dir, "ref") == before
+
+
+def test_a_stop_asked_at_the_last_step_leaves_a_finished_run(runs_dir):
+    run = train(runs_dir, "a", callbacks=[StopAtExactStep(TOTAL)])  # a Ctrl-C during the last step
+    assert run.result.status == "finished" and run.result.reason == f"reached step {TOTAL}"
+    assert status(runs_dir, "a") == "finished"
+
+
+@pytest.mark.parametrize("row", ["stopped", "running"])  # a Ctrl-C, or a kill, after the last checkpoint
+def test_resume_of_a_run_whose_row_missed_its_end_marks_it_finished(cli, runs_dir, reference, row):
+    store = RunStore(runs_dir / "learnsys.sqlite")
+    store.update_run("ref", status=row, message="interrupted by SIGINT")
+    store.close()
+    files = snapshot(runs_dir, "ref")[0]
+    r = resume_cli(cli, runs_dir, "ref")
+    assert r.code == 0 and r.err == "" and f"already finished at step {TOTAL} of {TOTAL}" in r.out
+    record = RunStore(runs_dir / "learnsys.sqlite", readonly=True).run("ref")
+    assert (record["status"], record["step"], record["message"]) == ("finished", TOTAL, f"reached step {TOTAL}")
+    events = RunStore(runs_dir / "learnsys.sqlite", readonly=True).events("ref")
+    assert events[-1]["kind"] == "end" and snapshot(runs_dir, "ref")[0] == files  # checkpoints untouched
+    assert lock_holder(runs_dir / "ref") is None
 
 
 # -- what may change on resume ----------------------------------------------------------
@@ -447,7 +479,7 @@ def test_stop_or_kill_then_resume_is_exact_across_loops(runs_dir, tmp_path, vari
     ref = train(runs_dir, "ref", **extra)
     total = ref.result.step
     stop_at = total // 2 + 3  # off the checkpoint schedule
-    run = train(runs_dir, "a", callbacks=[StopAtStep(stop_at)], **extra)
+    run = train(runs_dir, "a", callbacks=[StopAtExactStep(stop_at)], **extra)
     assert run.result.status == "stopped"
     if how == "killed":  # as if SIGKILL came just before the stop's checkpoint: rows after the last one remain
         stopped_at = newest_state(runs_dir / "a")[0]

@@ -252,7 +252,8 @@ class Trainer:
             if recorder.due():
                 self._flush()
             if self._stop_reason is not None and (dist is None or control or self._stop_status == "finished"):
-                status, reason = self._stop_status, self._stop_reason     # distributed: all ranks at one step
+                if p.step < self.total_steps or self._stop_status == "finished":  # a Ctrl-C at the last step: done
+                    status, reason = self._stop_status, self._stop_reason  # distributed: all ranks at one step
                 break
             self.completed, self.updating = p.step, False  # this step and its bookkeeping are done
 

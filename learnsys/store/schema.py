@@ -166,15 +166,12 @@ def _use_wal(conn: sqlite3.Connection) -> None:
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     while True:
         try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal" or \
-                    conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal":
-                return
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")  # a file system without WAL keeps its mode: fine
+            return
         except sqlite3.OperationalError as e:
             if not _busy(e) or time.monotonic() > deadline:
                 raise
-        else:
-            if time.monotonic() > deadline:
-                raise sqlite3.OperationalError("database is locked")
         time.sleep(0.005)
 
 

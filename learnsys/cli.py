@@ -283,6 +283,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         if key == "params":
             _print_params(value)
             continue
+        if key == "spec" and isinstance(value, dict):
+            _print_spec(value, run.folder.path / "spec.toml")
+            continue
         if key == "dev_indices":
             n_rows = meta["dev_rows"] + meta.get("train_rows", 0)
             value = (f"{', '.join(map(str, value))} ({meta['dev_rows']} of the data set's {n_rows} rows, 0-based; "
@@ -302,6 +305,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 SHOWN_VALUES = 64   # `show` writes out at most this many parameter values; --json gives all
+SPEC_ALWAYS = ("data", "model", "loss", "optimizer", "lr", "epochs", "batch_size")   # what every run is
+
+
+def _print_spec(spec: dict, path: Path) -> None:
+    """The fields that say what the run is, and every field that is not its default, one per
+    line as `key = value` (JSON values, as in a config); the whole spec is the run's spec.toml."""
+    from .spec import RunSpec
+
+    defaults = RunSpec().to_dict()
+    print(f"spec (what the run is, and every field that is not its default; all of it: {path}):")
+    for key, value in spec.items():
+        if key != "run_id" and (key in SPEC_ALWAYS or key not in defaults or value != defaults[key]):
+            print(f"  {key} = {json.dumps(value, ensure_ascii=False, default=str)}")
 
 
 def _print_params(params: dict) -> None:

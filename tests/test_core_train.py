@@ -3,6 +3,7 @@ SGD and mini-batches (bitwise), closed-form least squares, and the recorded metr
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -341,6 +342,13 @@ def test_show_writes_small_models_out_and_summarises_large_ones(cli, runs_dir):
     assert shown[i + 1:i + 3] == [f"  {k} = {v.tolist()!r}" for k, v in params.items()]   # exact, as lecture 5 prints
     assert cli("train", "--model", "mlp:16", "--data", "synthetic-linear", "--data-args", "features=8", "--epochs", "1",
                "--run-id", "big", "--no-ui", "--quiet", "--runs-dir", runs_dir).code == 0
-    line = next(l for l in cli("show", "big", "--runs-dir", runs_dir).out.splitlines() if l.startswith("params:"))
+    shown = cli("show", "big", "--runs-dir", runs_dir).out.splitlines()
+    i = next(i for i, l in enumerate(shown) if l.startswith("spec ("))  # what the run is, and what is not a default
+    assert str(runs_dir / "big" / "spec.toml") in shown[i]
+    fields = dict(l.strip().split(" = ", 1) for l in itertools.takewhile(lambda l: l.startswith("  "), shown[i + 1:]))
+    assert fields == {"data": '"synthetic-linear"', "data_args": '{"features": 8}', "feed": '"memory"',
+                      "model": '"mlp:16"', "loss": '"auto"', "optimizer": '"sgd"', "lr": "0.01", "epochs": "1",
+                      "batch_size": '"full"'}
+    line = next(l for l in shown if l.startswith("params:"))
     n = sum(v.numel() for v in learnsys.load_run("big", runs_dir=runs_dir).params().values())
     assert line.startswith(f"params: {n:,} values in 4 tensors (") and "16×" in line and "--json" in line

@@ -255,16 +255,43 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table()
-    table.add_column("id", no_wrap=True)  # never cut: it is what the other verbs take
-    for name in ("kind", "data", "model", "steps", "train loss", "dev loss", "status"):
-        table.add_column(name)
-    fmt = lambda v: "" if v is None else f"{v:.6g}"  # noqa: E731
-    for r in runs:
-        table.add_row(r["id"], r["kind"], r["data"] or "", r["model"] or "", str(r["step"]), fmt(r["train_loss"]),
-                      fmt(r["dev_loss"]), r["status"])
-    Console().print(table)
+    fmt = lambda v: "" if v is None else f"{v:.4g}"  # noqa: E731  (`show` has the exact values)
+    names = ("id", "kind", "data", "model", "steps", "train loss", "dev loss", "status")
+    rows = [(r["id"], r["kind"], r["data"] or "", r["model"] or "", str(r["step"]), fmt(r["train_loss"]),
+             fmt(r["dev_loss"]), r["status"]) for r in runs]
+    widths = _runs_widths(names, rows, Console().width)
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name, width in zip(names, widths):
+        table.add_column(name, width=width, no_wrap=name != "train loss" and name != "dev loss", overflow="ellipsis",
+                         justify="right" if name in ("steps", "train loss", "dev loss") else "left")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=max(Console().width, sum(widths) + 2 * (len(widths) - 1))).print(table)
     return 0
+
+
+FLEXIBLE = ("kind", "data", "model")   # `runs` narrows these first; `show RUN` has them whole
+
+
+def _runs_widths(names: tuple, rows: list[tuple], room: int) -> list[int]:
+    """Column widths for `runs`: the id, steps, losses and status are never cut (the id is what
+    the other verbs take). When the terminal is too narrow, the loss headers take two lines
+    first, then kind, data and model give way, down to 4 characters each; wider than the
+    terminal only when even that does not fit."""
+    content = [max(len(row[i]) for row in rows) for i in range(len(names))]
+    widths = [max(c, len(name)) for c, name in zip(content, names)]
+    floors = [max(c, *(len(w) for w in name.split())) if name in ("train loss", "dev loss") else
+              min(w, 4) if name in FLEXIBLE else w for c, name, w in zip(content, names, widths)]
+    excess = sum(widths) + 2 * (len(widths) - 1) - room
+    for group in (("train loss", "dev loss"), FLEXIBLE):
+        while excess > 0:
+            shrinkable = [i for i, name in enumerate(names) if name in group and widths[i] > floors[i]]
+            if not shrinkable:
+                break
+            widest = max(shrinkable, key=lambda i: widths[i])
+            widths[widest] -= 1
+            excess -= 1
+    return widths
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -352,3 +352,19 @@ def test_show_writes_small_models_out_and_summarises_large_ones(cli, runs_dir):
     line = next(l for l in shown if l.startswith("params:"))
     n = sum(v.numel() for v in learnsys.load_run("big", runs_dir=runs_dir).params().values())
     assert line.startswith(f"params: {n:,} values in 4 tensors (") and "16×" in line and "--json" in line
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_runs_never_cuts_the_id_losses_or_status(cli, runs_dir, monkeypatch, columns):
+    assert cli("train", "--epochs", "3", "--no-ui", "--quiet", "--runs-dir", runs_dir).code == 0  # a generated id
+    assert cli("train", "--data", "iris", "--model", "softmax", "--dev", "0.2", "--epochs", "2", "--run-id", "iris",
+               "--no-ui", "--quiet", "--runs-dir", runs_dir).code == 0
+    monkeypatch.setenv("COLUMNS", str(columns))
+    lines = cli("runs", "--runs-dir", runs_dir).out.splitlines()
+    assert all(len(line.rstrip()) <= columns for line in lines), lines
+    for r in json.loads(cli("runs", "--runs-dir", runs_dir, "--json").out):
+        row = next(line for line in lines if line.startswith(r["id"] + " "))
+        assert row.rstrip().endswith(r["status"]) and f" {r['step']} " in row, row
+        assert f" {r['train_loss']:.4g} " in row and (r["dev_loss"] is None or f" {r['dev_loss']:.4g} " in row), row
+    wide = columns >= 100  # everything whole, one header line
+    assert ("train loss" in lines[0] and "lecture5" in "".join(lines) and "…" not in "".join(lines)) == wide, lines

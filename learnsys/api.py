@@ -21,7 +21,7 @@ import torch
 from .assembly import spec_and_objects
 from .data import LazyData, as_data
 from .early_stop import EarlyStopping
-from .errors import LearnsysError, SpecError
+from .errors import LearnsysError, SpecError, StoreError
 from .json_floats import finite_json
 from .origin import ARRAYS_FILE, Origin
 from .run import Run
@@ -213,8 +213,10 @@ def _settle_finished(folder: RunFolder, result: FitResult) -> None:
     is not touched."""
     reader = RunStore(folder.store_path, readonly=True)
     try:
-        if any(r["id"] == folder.run_id and r["status"] == "finished" for r in reader.runs()):
+        if reader.run(folder.run_id)["status"] == "finished":
             return
+    except StoreError:
+        pass  # no row, or a damaged one: update_run below gives it its row from the folder
     finally:
         reader.close()
     store = RunStore(folder.store_path)

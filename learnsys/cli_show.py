@@ -35,18 +35,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
     names = ("id", "kind", "data", "model", "steps", "train loss", "dev loss", "status")
     rows = [(r["id"], r["kind"], r["data"] or "", r["model"] or "", str(r["step"]), fmt(r["train_loss"]),
              fmt(r["dev_loss"]), r["status"]) for r in runs]
-    widths = _runs_widths(names, rows, Console().width)
+    room = Console().width
+    widths = _runs_widths(names, rows, room)
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name, width in zip(names, widths):
-        table.add_column(name, width=width, no_wrap=name != "train loss" and name != "dev loss", overflow="ellipsis",
-                         justify="right" if name in ("steps", "train loss", "dev loss") else "left")
+        table.add_column(name, width=width, no_wrap=name not in LOSSES, overflow="ellipsis",
+                         justify="right" if name == "steps" or name in LOSSES else "left")
     for row in rows:
         table.add_row(*row)
-    Console(width=max(Console().width, sum(widths) + 2 * (len(widths) - 1))).print(table)
+    Console(width=max(room, sum(widths) + 2 * (len(widths) - 1))).print(table)
     return 0
 
 
-FLEXIBLE = ("kind", "data", "model")   # `runs` narrows these first; `show RUN` has them whole
+LOSSES = ("train loss", "dev loss")    # `runs` wraps these headers first when the terminal is narrow
+FLEXIBLE = ("kind", "data", "model")   # then narrows these; `show RUN` has them whole
 
 
 def _runs_widths(names: tuple, rows: list[tuple], room: int) -> list[int]:
@@ -56,10 +58,10 @@ def _runs_widths(names: tuple, rows: list[tuple], room: int) -> list[int]:
     terminal only when even that does not fit."""
     content = [max(len(row[i]) for row in rows) for i in range(len(names))]
     widths = [max(c, len(name)) for c, name in zip(content, names)]
-    floors = [max(c, *(len(w) for w in name.split())) if name in ("train loss", "dev loss") else
+    floors = [max(c, *(len(w) for w in name.split())) if name in LOSSES else
               min(w, 4) if name in FLEXIBLE else w for c, name, w in zip(content, names, widths)]
     excess = sum(widths) + 2 * (len(widths) - 1) - room
-    for group in (("train loss", "dev loss"), FLEXIBLE):
+    for group in (LOSSES, FLEXIBLE):
         while excess > 0:
             shrinkable = [i for i, name in enumerate(names) if name in group and widths[i] > floors[i]]
             if not shrinkable:

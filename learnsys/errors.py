@@ -56,6 +56,14 @@ class StoreError(RunFailure):
     """The run store cannot be read or written (damaged, deleted, read-only, full)."""
 
 
+class StoreFullError(StoreError):
+    """The disk that holds the run store is full. `store` is the store file's path."""
+
+    def __init__(self, message: str, store: str = ""):
+        super().__init__(message)
+        self.store = store
+
+
 class TrainingFailed(RunFailure):
     """The user's code (model, loss, step, Dataset, scheduler, ...) raised inside the loop."""
 

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .errors import RunFailure, TrainingFailed
+from .errors import RunFailure, StoreFullError, TrainingFailed
 
 from .runfolder import RunFolder
 from .sinks.console import ConsoleSink
@@ -156,9 +156,16 @@ def _record_failure(trainer: Trainer, folder: RunFolder, error: BaseException) -
                 kept = f"; checkpoint at step {step} written"
         first = str(error).splitlines()[0] if str(error) else ""
         status, reason = "failed", f"{type(error).__name__}: {first}{_user_frame(error)}"
-        out = error if isinstance(error, RunFailure) else TrainingFailed(
-            f"Run {folder.run_id} failed after step {step}: {reason}{kept}. The full traceback is in "
-            f"{folder.log_path}; fix the cause, then `learnsys resume {folder.run_id}`.")
+        full = getattr(error, "error", error)  # a sink's StoreFullError comes wrapped in a CallbackError
+        if isinstance(full, StoreFullError):  # its own line says "run the command again": here, resume
+            out = StoreFullError(f"Run {folder.run_id} stopped after step {step}: the disk holding the run store "
+                                 f"{full.store} is full. Free some space, then `learnsys resume {folder.run_id}` "
+                                 "continues it from its last checkpoint.", full.store)
+        elif isinstance(error, RunFailure):
+            out = error
+        else:
+            out = TrainingFailed(f"Run {folder.run_id} failed after step {step}: {reason}{kept}. The full traceback "
+                                 f"is in {folder.log_path}; fix the cause, then `learnsys resume {folder.run_id}`.")
     with contextlib.suppress(BaseException):
         trainer._flush()
     with contextlib.suppress(BaseException):

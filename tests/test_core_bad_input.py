@@ -164,3 +164,31 @@ def test_a_sink_failing_mid_run_is_one_line_and_a_failed_run(cli, runs_dir, monk
     assert lines == ["error: Callback LogFileSink failed in on_epoch_end: OSError: [Errno 28] No space left on device"]
     (run,) = RunStore(runs_dir / "learnsys.sqlite").runs()
     assert run["status"] == "failed" and "No space left" in run["message"]
+
+
+def test_a_full_disk_under_the_store_mid_run_says_resume(cli, runs_dir, monkeypatch):
+    import sqlite3
+
+    from learnsys.store import RunStore
+    from learnsys.store.schema import store_error
+
+    real, calls = RunStore.append_series, []
+
+    def fills_up(self, run_id, series):
+        calls.append(run_id)
+        if len(calls) > 1:  # the first rows land, then the disk is full
+            raise store_error(self.path, sqlite3.OperationalError("database or disk is full"))
+        return real(self, run_id, series)
+
+    monkeypatch.setattr(RunStore, "append_series", fills_up)
+    args = ("--run-id", "full", "--epochs", "600", "--checkpoint-every", "100", "--checkpoint-seconds", "0",
+            "--no-ui", "--quiet", "--runs-dir", runs_dir)
+    result = cli("train", *args)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert result.code == 1 and len(lines) == 1 and "Traceback" not in result.err, result.err
+    assert lines[0].startswith("error: Run full stopped after step ") and lines[0].endswith(
+        f": the disk holding the run store {runs_dir / 'learnsys.sqlite'} is full. Free some space, then "
+        "`learnsys resume full` continues it from its last checkpoint."), lines
+    monkeypatch.setattr(RunStore, "append_series", real)  # space freed
+    resumed = cli("resume", "full", "--no-ui", "--quiet", "--runs-dir", runs_dir)
+    assert resumed.code == 0 and "finished at step 600" in resumed.out, resumed.err

@@ -19,7 +19,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreFullError
 
 SCHEMA_VERSION = 2
 TABLES = ("runs", "series", "chunks", "chunk_data", "counters", "events", "artifacts")
@@ -118,8 +118,8 @@ def store_error(path: str | Path, error: BaseException, doing: str = "") -> Stor
                           f"{f' ({doing})' if doing and doing != 'this command' else ''}. Make the runs dir writable "
                           "or pass another --runs-dir.")
     if "full" in low or "no space" in low or ("disk i/o" in low and _free_bytes(path) < 1 << 20):
-        return StoreError(f"The disk holding the run store {path} is full. Free some space, then run the command "
-                          "again; nothing else was changed.")
+        return StoreFullError(f"The disk holding the run store {path} is full. Free some space, then run the "
+                              "command again; nothing else was changed.", str(path))
     if _busy(error):
         return StoreError(f"The run store {path} stayed locked by another process for {BUSY_TIMEOUT_S:g} s. "
                           "Try again.")

@@ -9,6 +9,7 @@ is refused where it was given.
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 import time
@@ -62,8 +63,8 @@ class StoreWriter:
     def _raise_error(self) -> None:
         if self._error is not None:
             error, self._error = self._error, None
-            if isinstance(error, StoreError):
-                raise StoreError(error.args[0])
+            if isinstance(error, StoreError):  # raised again here, on the caller's thread, as what it was
+                raise copy.copy(error).with_traceback(None)
             raise StoreError(f"Writing to the run store {self._store_path} failed: {error}")
 
     def _work(self) -> None:

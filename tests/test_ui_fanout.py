@@ -49,6 +49,7 @@ class Viewer(threading.Thread):
         self.messages: list[tuple[int, list, list]] = []
         self.error: BaseException | None = None
         self.connected = threading.Event()  # a first event arrived: the server counts it as a subscriber
+        self.kinds: list[str] = []          # the events it got, in order (printed when the test fails)
 
     @property
     def last_id(self) -> int:
@@ -73,6 +74,7 @@ class Viewer(threading.Thread):
                             continue
                         if "event" in fields:
                             self.connected.set()
+                            self.kinds.append(fields["event"])
                         if fields.get("event") == "metrics":
                             data = json.loads(fields["data"])
                             self.messages.append((int(fields["id"]), data["rows"], data.get("thinned", [])))
@@ -111,7 +113,8 @@ def test_twenty_viewers_share_one_read_per_poll_and_get_every_row_or_its_summary
         final = store.last_metric_id()
         deadline = time.monotonic() + 60
         while any((v.last_id < final or not v.connected.is_set()) and v.error is None for v in viewers):
-            assert time.monotonic() < deadline, [v.last_id for v in viewers]
+            assert time.monotonic() < deadline, [(v.start_id, v.last_id, v.connected.is_set(), v.kinds[:6],
+                                                  len(v.kinds), v.is_alive()) for v in viewers]
             time.sleep(0.05)
         for v in viewers:
             assert v.error is None, repr(v.error)

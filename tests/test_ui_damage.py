@@ -184,16 +184,29 @@ def test_a_store_seen_empty_that_grew_meanwhile_is_starting(runs_dir: Path):
     age(path)                                                    # a minute old: that is damage
     assert describe(sq.DatabaseError(EMPTY), path).state == "damaged"
 
+
 def test_a_store_whose_schema_is_not_written_yet_has_no_runs(runs_dir: Path):
-    """A SQLite file without tables (the schema's transaction has not committed): no runs yet."""
+    """A SQLite file without tables (the schema's transaction has not committed): no runs yet.
+    Then the schema and a run commit, into the WAL: the file itself does not change, and every
+    request sees the run (a reader that kept its empty stand-in saw none for the whole run:
+    the fan-out test's viewers got 404 'has a folder but no row')."""
     runs_dir.mkdir(parents=True)
-    conn = sqlite3.connect(runs_dir / STORE_FILENAME)
+    path = runs_dir / STORE_FILENAME
+    conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.close()
     with client(runs_dir) as c:
         assert c.get("/api/health").json()["store"] == {"state": "ok", "path": str(runs_dir.resolve() / STORE_FILENAME),
                                                       "runs": 0}
         assert c.get("/api/runs").json() == []
+        before = (path.stat().st_size, path.stat().st_mtime_ns)
+        store = RunStore(path)
+        store.create_run("r1", kind="train", spec={})
+        assert (path.stat().st_size, path.stat().st_mtime_ns) == before  # all of it in the WAL
+        for _ in range(8):  # whichever worker thread answers
+            assert [r["id"] for r in c.get("/api/runs").json()] == ["r1"]
+            assert c.get("/api/runs/r1").status_code == 200
+        store.close()
+    conn.close()
 
 
 def test_a_damaged_run_row_is_one_damaged_run_not_a_damaged_store(runs_dir: Path):

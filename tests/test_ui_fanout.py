@@ -66,6 +66,7 @@ class Viewer(threading.Thread):
                 self.start_id = r.json()["last_metric_id"]
                 url = f"{self.base}/api/runs/{RUN_ID}/stream?last_id={self.start_id}&thin={int(self.thinning)}"
                 with client.stream("GET", url) as s:
+                    assert s.status_code == 200, (s.status_code, s.read().decode())
                     fields: dict[str, str] = {}
                     for line in s.iter_lines():
                         if line:

@@ -63,6 +63,13 @@ class RunStore:
     def close(self) -> None:
         self._conn.close()
 
+    @property
+    def in_memory(self) -> bool:
+        """A reader's stand-in in memory, not the file: there was no store file yet, or one whose
+        tables were not made yet, or a schema-1 file upgraded into a copy (schema.open_store)."""
+        with self._lock:
+            return self._conn.execute("PRAGMA database_list").fetchone()[2] == ""
+
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         """Several reads that must see one state of the file (a writer may commit between them)."""

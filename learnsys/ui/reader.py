@@ -20,6 +20,9 @@ raises sqlite3.DatabaseError or a JSON error from the store's reads; `StoreUnava
 turns it into one line for an HTTP 503, and the reader remembers it for `/api/health`.
 A store file younger than CREATING_S that is empty or lacks a table is a store that the
 first `learnsys train` is creating (its tables appear one by one): "starting", not damage.
+A file whose schema has not committed yet reads as an empty store in memory, which is never
+kept: the next call opens the file again (its commits go to the WAL, so the file itself may
+not change for a long while).
 """
 
 from __future__ import annotations
@@ -104,6 +107,11 @@ class StoreReader:
             store = RunStore(self.path, readonly=True)
         except (StoreError, sqlite3.Error) as e:
             raise self.failed(e) from None
+        if store.in_memory:
+            # A file a first `train` is making has no tables yet, and reads as an empty store in
+            # memory. Not kept: in WAL mode the file itself may not change again for the whole
+            # run (commits go to the WAL), so this thread would have seen no runs until then.
+            return store
         self._local.open = (store, inode, gen, self._epoch, written)
         return store
 

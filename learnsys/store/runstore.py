@@ -64,11 +64,13 @@ class RunStore:
         self._conn.close()
 
     @property
-    def in_memory(self) -> bool:
-        """A reader's stand-in in memory, not the file: there was no store file yet, or one whose
-        tables were not made yet, or a schema-1 file upgraded into a copy (schema.open_store)."""
+    def stand_in(self) -> bool:
+        """Whether this reader reads an empty store in memory that stands for a file with no
+        schema in it yet: none, empty, or being made (schema.open_store). A schema-1 file
+        upgraded into a copy in memory, with its runs, is not one."""
         with self._lock:
-            return self._conn.execute("PRAGMA database_list").fetchone()[2] == ""
+            return (self._conn.execute("PRAGMA database_list").fetchone()[2] == ""
+                    and self._conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None)
 
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:

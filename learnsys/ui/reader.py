@@ -107,7 +107,7 @@ class StoreReader:
             store = RunStore(self.path, readonly=True)
         except (StoreError, sqlite3.Error) as e:
             raise self.failed(e) from None
-        if store.in_memory:
+        if store.stand_in:
             # A file a first `train` is making has no tables yet, and reads as an empty store in
             # memory. Not kept: in WAL mode the file itself may not change again for the whole
             # run (commits go to the WAL), so this thread would have seen no runs until then.

@@ -56,7 +56,9 @@ def _runs_widths(names: tuple, rows: list[tuple], room: int) -> list[int]:
     the other verbs take). When the terminal is too narrow, the loss headers take two lines
     first, then kind, data and model give way, down to 4 characters each; wider than the
     terminal only when even that does not fit."""
-    content = [max(len(row[i]) for row in rows) for i in range(len(names))]
+    from rich.cells import cell_len  # a CJK character takes two columns (a data file named 数据.csv)
+
+    content = [max(cell_len(row[i]) for row in rows) for i in range(len(names))]
     widths = [max(c, len(name)) for c, name in zip(content, names)]
     floors = [max(c, *(len(w) for w in name.split())) if name in LOSSES else
               min(w, 4) if name in FLEXIBLE else w for c, name, w in zip(content, names, widths)]

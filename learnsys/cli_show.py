@@ -35,6 +35,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     names = ("id", "kind", "data", "model", "steps", "train loss", "dev loss", "status")
     rows = [(r["id"], r["kind"], r["data"] or "", r["model"] or "", str(r["step"]), fmt(r["train_loss"]),
              fmt(r["dev_loss"]), r["status"]) for r in runs]
+    if all(r["kind"] == "train" for r in runs):  # one kind says nothing: its room goes to data and model
+        names, rows = names[:1] + names[2:], [row[:1] + row[2:] for row in rows]
     room = Console().width
     widths = _runs_widths(names, rows, room)
     table = Table(box=None, pad_edge=False, header_style="bold")

@@ -366,5 +366,6 @@ def test_runs_never_cuts_the_id_losses_or_status(cli, runs_dir, monkeypatch, col
         row = next(line for line in lines if line.startswith(r["id"] + " "))
         assert row.rstrip().endswith(r["status"]) and f" {r['step']} " in row, row
         assert f" {r['train_loss']:.4g} " in row and (r["dev_loss"] is None or f" {r['dev_loss']:.4g} " in row), row
+    assert "kind" not in lines[0] + lines[1]  # every run is a train run
     wide = columns >= 100  # everything whole, one header line
     assert ("train loss" in lines[0] and "lecture5" in "".join(lines) and "…" not in "".join(lines)) == wide, lines
